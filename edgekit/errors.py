@@ -1,0 +1,71 @@
+"""Exception types and the exit codes the CLI maps them to.
+
+Every message is one line that names the thing at fault (file, field, model, target), the value
+given and what to do. The CLI prints ``error: <message>`` and exits with ``exit_code``; a
+traceback only appears with ``--debug``.
+
+Exit codes (documented in the README):
+    0  success
+    1  a gate failed: latency budget, parity or fidelity
+    2  bad usage or bad input (files, model references, shapes, options)
+    3  a needed backend or device is missing (optional package, GPU, target hardware)
+    4  internal error: a bug in edgekit (please report it with ``--debug`` output)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE = 1
+EXIT_BAD_INPUT = 2
+EXIT_BACKEND = 3
+EXIT_INTERNAL = 4
+
+
+class EdgekitError(Exception):
+    """Base class: a failure edgekit can explain in one line."""
+
+    exit_code: int = EXIT_BAD_INPUT
+
+
+class BadInputError(EdgekitError):
+    """The user gave something edgekit cannot use (file, option, shape, reference)."""
+
+
+class ModelLoadError(BadInputError):
+    """A model reference could not be resolved or loaded."""
+
+
+class InputSpecError(BadInputError):
+    """Inputs do not match a model's declared names, shapes or dtypes."""
+
+
+class ExportError(BadInputError):
+    """The model could not be exported (unsupported op, failed checker...)."""
+
+
+class OutputExistsError(BadInputError):
+    """The output folder exists and is not empty."""
+
+
+class GateFailed(EdgekitError):
+    """A measured figure missed its gate (budget, parity, fidelity)."""
+
+    exit_code = EXIT_GATE
+
+
+class ParityError(GateFailed):
+    """Exported model outputs differ from the reference beyond tolerance."""
+
+
+class BudgetMissed(GateFailed):
+    """The control tick missed its latency budget."""
+
+
+class BackendMissingError(EdgekitError):
+    """An optional package or a device needed for this step is not present."""
+
+    exit_code = EXIT_BACKEND
+
+
+class TargetNotMeasurableError(BackendMissingError):
+    """The target hardware is not on this machine, so its latency cannot be measured here."""

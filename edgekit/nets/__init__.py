@@ -1,0 +1,1 @@
+"""Modelling code for the zoo: plain torch modules, no edgekit contract."""
