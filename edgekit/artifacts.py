@@ -1,0 +1,186 @@
+"""Artifact folders: what each stage writes and the next one reads.
+
+An artifact folder holds the stage's files (ONNX networks, ...) and a manifest ``edgekit.json``:
+source reference and hash, stage, the model spec (io contract + loop program), checks such as
+parity, and the library versions. Folders are written atomically: everything goes to a hidden
+temporary sibling that is renamed into place only when the stage succeeded, so a failed or
+interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BadInputError, OutputExistsError
+from edgekit.spec import ModelSpec
+
+MANIFEST = "edgekit.json"
+SCHEMA_VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of edgekit and of every backend that is importable, plus the host."""
+    from importlib import metadata
+
+    out = {"edgekit": _version("edgekit"), "python": platform.python_version()}
+    for pkg in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _version(pkg: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class Manifest:
+    """The contents of ``edgekit.json``."""
+
+    stage: str
+    format: str
+    source: dict[str, Any]
+    spec: ModelSpec
+    files: dict[str, dict[str, str]]  # network name -> {"file": ..., "sha256": ...}
+    checks: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=versions)
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "stage": self.stage,
+            "format": self.format,
+            "created": self.created,
+            "source": self.source,
+            "model": self.spec.to_dict(),
+            "files": self.files,
+            "checks": self.checks,
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        return cls(
+            stage=d["stage"],
+            format=d["format"],
+            source=d["source"],
+            spec=ModelSpec.from_dict(d["model"]),
+            files=d["files"],
+            checks=d.get("checks", {}),
+            versions=d.get("versions", {}),
+            created=d.get("created", ""),
+            schema_version=d.get("schema_version", SCHEMA_VERSION),
+        )
+
+
+@dataclass
+class Artifact:
+    """An artifact folder on disk and its manifest."""
+
+    path: Path
+    manifest: Manifest
+
+    def file(self, network: str) -> Path:
+        return self.path / self.manifest.files[network]["file"]
+
+
+def is_artifact(path: Path) -> bool:
+    return path.is_dir() and (path / MANIFEST).is_file()
+
+
+def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
+    """Read an artifact folder, checking its manifest and (optionally) its file hashes."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise BadInputError(f"{path}: not an edgekit artifact folder (no {MANIFEST})")
+    try:
+        data = json.loads(mpath.read_text())
+        manifest = Manifest.from_dict(data)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise BadInputError(f"{mpath}: unreadable manifest ({type(e).__name__}: {e})") from e
+    if manifest.schema_version > SCHEMA_VERSION:
+        raise BadInputError(
+            f"{mpath}: schema_version {manifest.schema_version} is newer than this edgekit "
+            f"understands ({SCHEMA_VERSION}); upgrade edgekit"
+        )
+    art = Artifact(path, manifest)
+    if verify:
+        for name, entry in manifest.files.items():
+            f = path / entry["file"]
+            if not f.resolve().is_relative_to(path.resolve()):
+                raise BadInputError(f"{mpath}: file of network {name!r} points outside the folder")
+            if not f.is_file():
+                raise BadInputError(f"{path}: network {name!r} file {entry['file']} is missing")
+            if sha256_file(f) != entry["sha256"]:
+                raise BadInputError(
+                    f"{f}: sha256 does not match the manifest (file changed after export)"
+                )
+    return art
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse an existing non-empty output folder unless ``force``; fail before any work."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(
+            f"--out {out}: folder exists and is not empty; pass --force to replace it"
+        )
+
+
+@contextmanager
+def staging_dir(out: Path, force: bool) -> Iterator[Path]:
+    """Yield a temporary folder next to ``out``; on success it replaces ``out`` atomically."""
+    check_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the artifact is an ordinary folder
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    path = folder / MANIFEST
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
+    return path

@@ -1,0 +1,6 @@
+"""``edgekit bench``: whole control-tick latency against a target's budget."""
+
+from edgekit.bench.api import BenchReport, bench
+from edgekit.bench.stats import LatencyStats
+
+__all__ = ["BenchReport", "LatencyStats", "bench"]

@@ -1,0 +1,276 @@
+"""Bench a model's whole control tick on a runtime and give a verdict against a budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.artifacts import versions
+from edgekit.bench.runner import time_ticks
+from edgekit.bench.stats import LatencyStats
+from edgekit.errors import BadInputError, TargetNotMeasurableError
+from edgekit.loader import OnnxSource, Source, TorchSource, load
+from edgekit.loop import LoopProgram, build_program
+from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
+from edgekit.spec import ProgramSpec
+from edgekit.targets import Target, get_target, why_not_measurable
+
+GATES = ("p50", "p90", "p99", "max", "mean")
+REPORT_SCHEMA = 1
+
+
+@dataclass
+class StageRow:
+    name: str
+    kind: str  # "network" or "host"
+    calls: int
+    p50_ms: float
+    mean_ms: float
+    share: float  # of the mean tick
+
+
+@dataclass
+class BenchReport:
+    model: dict[str, Any]
+    target: Target
+    runtime: dict[str, Any]
+    stats: LatencyStats
+    stages: list[StageRow]
+    hz: float
+    budget_ms: float
+    budget_source: str
+    gate: str
+    ticks: int
+    warmup: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.stats.stat(self.gate) <= self.budget_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": REPORT_SCHEMA,
+            "report": "edgekit.bench",
+            "model": self.model,
+            "target": self.target.to_dict(),
+            "measurement": {
+                "kind": "measured",
+                "method": "wall clock (time.perf_counter_ns) around each whole tick on this "
+                "host, after warm-up; observations prepared before the clock starts",
+                "ticks": self.ticks,
+                "warmup": self.warmup,
+            },
+            "runtime": self.runtime,
+            "loop": {"hz": self.hz, "period_ms": 1000.0 / self.hz},
+            "budget": {"ms": self.budget_ms, "gate": self.gate, "source": self.budget_source},
+            "stats_ms": self.stats.to_dict(),
+            "stages": [s.__dict__ for s in self.stages],
+            "verdict": "pass" if self.passed else "fail",
+            "environment": environment(),
+            "notes": self.notes,
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+
+def environment() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "host": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": default_threads(),
+        "versions": versions(),
+    }
+
+
+def parse_loop_params(items: list[str] | None) -> dict[str, Any]:
+    """``["num_inference_steps=4", "scheduler=ddpm"]`` -> typed dict (JSON scalars)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BadInputError(f"--loop {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def resolve_program(
+    source: Source, program: str | None, overrides: dict[str, Any]
+) -> LoopProgram:
+    spec = source.spec
+    if program is None:
+        pspec = spec.program
+    elif program in spec.programs:
+        pspec = spec.programs[program]
+    else:
+        known = ", ".join(spec.programs) or "(none)"
+        raise BadInputError(f"--program {program!r}: not a program of {source.ref}; known: {known}")
+    unknown = sorted(set(overrides) - set(pspec.params))
+    if unknown:
+        raise BadInputError(
+            f"--loop {unknown[0]}: not a parameter of program {pspec.name!r}; "
+            f"known: {', '.join(sorted(pspec.params))}"
+        )
+    return build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
+
+
+def _runtime(source: Source, runtime: str, threads: int, spinning: bool, notes: list[str],
+             workdir: Path) -> Any:
+    if runtime == "ort":
+        if isinstance(source, TorchSource):
+            from edgekit.export.onnx import export_onnx
+
+            result = export_onnx(source, workdir / "onnx", tick_checks=0)
+            notes.append("exported to ONNX on the fly (parity checked) for this run")
+            files = {n: workdir / "onnx" / e["file"] for n, e in result.manifest.files.items()}
+        else:
+            files = source.files
+        return OrtRuntime(files, threads=threads, spinning=spinning)
+    if runtime == "torch":
+        if isinstance(source, OnnxSource):
+            source = _torch_twin(source)
+            notes.append(f"torch runtime rebuilt the PyTorch source {source.ref}")
+        return TorchRuntime(source.networks, source.spec, threads)
+    raise BadInputError(f"--runtime {runtime!r}: expected ort or torch")
+
+
+def _torch_twin(source: OnnxSource) -> TorchSource:
+    """The PyTorch model an ONNX artifact was exported from, verified by weight hash."""
+    origin = source.origin
+    if origin.get("type") != "torch":
+        raise BadInputError(
+            f"{source.ref}: --runtime torch needs the PyTorch model, but this artifact was made "
+            "from an ONNX file; use --runtime ort"
+        )
+    twin = load(origin["ref"], weights=origin.get("weights"))
+    if not isinstance(twin, TorchSource) or twin.sha256 != origin["sha256"]:
+        raise BadInputError(
+            f"{source.ref}: its PyTorch source {origin['ref']} no longer has the weights it was "
+            "exported from (hash differs); re-export, or use --runtime ort"
+        )
+    return twin
+
+
+def bench(
+    model: str | Source,
+    *,
+    target: str = "cpu",
+    runtime: str = "ort",
+    ticks: int = 200,
+    warmup: int = 20,
+    threads: int | None = None,
+    spinning: bool = False,
+    hz: float | None = None,
+    budget_ms: float | None = None,
+    gate: str = "p99",
+    program: str | None = None,
+    loop_params: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> BenchReport:
+    """Measure the whole control tick of ``model`` on ``target``.
+
+    Raises:
+        TargetNotMeasurableError: the target is not this machine (exit code 3).
+        BadInputError: bad reference, runtime, program or option (exit code 2).
+    """
+    tgt = get_target(target)
+    if not tgt.measurable_here:
+        raise TargetNotMeasurableError(why_not_measurable(tgt))
+    if ticks < 1 or warmup < 0:
+        raise BadInputError(f"--ticks must be >= 1 and --warmup >= 0 (got {ticks}, {warmup})")
+    if gate not in GATES:
+        raise BadInputError(f"--gate {gate!r}: expected one of {', '.join(GATES)}")
+    if hz is not None and hz <= 0:
+        raise BadInputError(f"--hz must be > 0 (got {hz})")
+    if budget_ms is not None and budget_ms <= 0:
+        raise BadInputError(f"--budget-ms must be > 0 (got {budget_ms})")
+    threads = threads or default_threads()
+    if threads < 1:
+        raise BadInputError(f"--threads must be >= 1 (got {threads})")
+    source = load(model) if isinstance(model, str) else model
+    prog = resolve_program(source, program, loop_params or {})
+    rate = hz or source.spec.hz
+    budget = budget_ms or tgt.budget_ms(rate)
+    budget_source = (
+        "--budget-ms" if budget_ms else f"default: loop period x {tgt.headroom} headroom"
+    )
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
+        rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
+        samples = time_ticks(prog, rt, ticks, warmup, seed)
+        settings = rt.settings()
+    stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
+    stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns)
+    return BenchReport(
+        model={
+            "ref": source.ref,
+            "kind": source.spec.kind,
+            "preset": source.spec.preset,
+            "program": prog.name,
+            "program_params": prog.params,
+            "calls_per_tick": prog.calls_per_tick(),
+        },
+        target=tgt,
+        runtime=settings,
+        stats=stats,
+        stages=stages,
+        hz=rate,
+        budget_ms=budget,
+        budget_source=budget_source,
+        gate=gate,
+        ticks=ticks,
+        warmup=warmup,
+        notes=notes,
+    )
+
+
+def _stage_rows(
+    prog: LoopProgram, stage_ns: dict[str, np.ndarray], tick_ns: np.ndarray
+) -> list[StageRow]:
+    calls = prog.calls_per_tick()
+    mean_tick = float(tick_ns.mean())
+    rows = []
+    accounted = np.zeros_like(tick_ns)
+    for name, ns in stage_ns.items():
+        accounted += ns
+        rows.append(
+            StageRow(
+                name,
+                "network" if name in calls else "host",
+                calls.get(name, 1),
+                float(np.median(ns)) / 1e6,
+                float(ns.mean()) / 1e6,
+                float(ns.mean()) / mean_tick,
+            )
+        )
+    rest = tick_ns - accounted
+    rows.append(
+        StageRow("other", "host", 1, float(np.median(rest)) / 1e6, float(rest.mean()) / 1e6,
+                 float(rest.mean()) / mean_tick)
+    )
+    return rows

@@ -1,0 +1,247 @@
+"""The ``edgekit`` command: parse, call the library, render. Nothing heavy at import time.
+
+Exit codes: 0 ok, 1 a gate failed, 2 bad usage or input, 3 missing backend/device, 4 internal
+error. Errors print one line; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.errors import EXIT_INTERNAL, EdgekitError
+
+app = typer.Typer(
+    name="edgekit",
+    help="Fit a robot's AI stack on the robot: export and bench stack models against "
+    "control-loop budgets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from edgekit import __version__
+
+        print(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="zoo:NAME[:PRESET], FILE.py:factory, pkg.module:factory, FILE.onnx, FILE.pt2, "
+        "or an artifact folder.",
+        show_default=False,
+    ),
+]
+WeightsOpt = Annotated[
+    Path | None, typer.Option("--weights", help="Trained weights (.safetensors) for a zoo model.")
+]
+InputsOpt = Annotated[
+    Path | None, typer.Option("--inputs", help="Sample inputs (.npz) for a factory/pt2 model.")
+]
+PickleOpt = Annotated[
+    bool,
+    typer.Option("--allow-pickle", help="Allow loading pickle checkpoints (.pt/.pth): they can "
+                 "run arbitrary code. Only for files you trust."),
+]
+
+
+def _load(model: str, weights: Path | None, inputs: Path | None, allow_pickle: bool):  # type: ignore[no-untyped-def]
+    from edgekit.loader import load
+
+    return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle)
+
+
+@app.command()
+def models(
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this zoo kind.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write rows as JSON.")] = None,
+) -> None:
+    """List the built-in stack-model zoo: parameters, FLOPs and network calls per tick."""
+    import json
+
+    from edgekit.cli.render import si, table
+    from edgekit.inspect import zoo_facts
+
+    facts = zoo_facts(kind)
+    table(
+        "edgekit zoo (FLOPs counted on one real tick of the default loop program)",
+        ["kind", "category", "preset", "params", "FLOPs/tick", "calls/tick", "Hz", "program"],
+        [
+            [
+                f.kind, f.category, f.preset, si(f.params), si(f.flops_per_tick),
+                " + ".join(f"{n} x{k}" for n, k in f.calls_per_tick.items()),
+                f"{f.hz:g}", f.program,
+            ]
+            for f in facts
+        ],
+    )
+    if json_out:
+        json_out.write_text(json.dumps([f.to_dict() for f in facts], indent=2) + "\n")
+
+
+@app.command()
+def targets(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write as JSON.")] = None,
+) -> None:
+    """List hardware targets with their published figures and default budgets."""
+    import json
+
+    from edgekit.cli.render import table
+    from edgekit.targets import TARGETS
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:g}"
+
+    rows = []
+    for _, t in TARGETS.items():
+        budgets = " / ".join(f"{t.budget_ms(hz):.1f}" for hz in (10, 50, 200))
+        rows.append([
+            t.name, t.device, t.runtime, fmt(t.int8_tops), fmt(t.fp16_tflops), fmt(t.memory_gbs),
+            budgets, "measured" if t.measurable_here else "not here",
+        ])
+    table(
+        "targets (published figures; budgets = loop period x headroom)",
+        ["target", "device", "runtime", "INT8 TOPS", "FP16 TFLOPS", "GB/s",
+         "budget ms @10/50/200 Hz", "latency"],
+        rows,
+    )
+    if json_out:
+        json_out.write_text(json.dumps([t.to_dict() for _, t in TARGETS.items()], indent=2) + "\n")
+
+
+@app.command()
+def export(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Export format.")] = "onnx",
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    no_parity: Annotated[
+        bool, typer.Option("--no-parity", help="Skip the numerical parity check.")
+    ] = False,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+) -> None:
+    """Export a model (one ONNX file per network) with a numerical parity check."""
+    from edgekit.artifacts import check_out_dir
+    from edgekit.cli.render import line
+    from edgekit.errors import BadInputError
+    from edgekit.export import FORMATS
+
+    if fmt not in FORMATS:
+        raise BadInputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    check_out_dir(out, force)  # fail before loading anything
+    source = _load(model, weights, inputs, allow_pickle)
+    result = FORMATS[fmt](source, out, force=force, check_parity=not no_parity)
+    m = result.manifest
+    line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")
+    for r in result.parity:
+        status = "ok" if r.ok else "FAIL"
+        line(f"  parity {r.scope:7s} {r.name}.{r.output}: max-abs {r.max_abs:.2e} "
+             f"(limit {r.limit:.2e}), cosine {r.cosine:.6f}  {status}")
+
+
+@app.command()
+def bench(
+    model: ModelArg,
+    target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
+    runtime: Annotated[str, typer.Option("--runtime", help="ort (default) or torch.")] = "ort",
+    ticks: Annotated[int, typer.Option("--ticks", help="Timed ticks.")] = 200,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up ticks.")] = 20,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Intra-op threads (default: usable CPUs).")
+    ] = None,
+    spin: Annotated[
+        bool, typer.Option("--spin", help="Let onnxruntime threads spin-wait (off by default).")
+    ] = False,
+    hz: Annotated[float | None, typer.Option("--hz", help="Loop rate (default: model's).")] = None,
+    budget_ms: Annotated[
+        float | None, typer.Option("--budget-ms", help="Tick budget (default: target's).")
+    ] = None,
+    gate: Annotated[str, typer.Option("--gate", help="Statistic held to the budget.")] = "p99",
+    program: Annotated[
+        str | None, typer.Option("--program", help="Another loop program of the model.")
+    ] = None,
+    loop: Annotated[
+        list[str] | None,
+        typer.Option("--loop", help="Override a loop-program parameter, KEY=VALUE (repeatable)."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+) -> None:
+    """Measure the whole control tick against the target's budget (exit 1 when missed)."""
+    from edgekit.bench import bench as run_bench
+    from edgekit.bench.api import parse_loop_params
+    from edgekit.cli.report import print_bench
+    from edgekit.errors import BudgetMissed
+    from edgekit.targets import get_target
+
+    get_target(target)  # unknown target: fail before loading the model
+    params = parse_loop_params(loop)
+    source = _load(model, weights, inputs, allow_pickle)
+    report = run_bench(
+        source, target=target, runtime=runtime, ticks=ticks, warmup=warmup, threads=threads,
+        spinning=spin, hz=hz, budget_ms=budget_ms, gate=gate, program=program,
+        loop_params=params,
+    )
+    if json_out:
+        report.write_json(json_out)
+    print_bench(report)
+    if not report.passed:
+        s = report.stats
+        raise BudgetMissed(
+            f"budget missed: {report.gate} {s.stat(report.gate):.2f} ms > "
+            f"{report.budget_ms:.2f} ms on {report.target.name}"
+        )
+
+
+def main() -> None:
+    """Console-script entry point: map edgekit errors to one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except EdgekitError as e:
+        if _state["debug"]:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        if _state["debug"]:
+            traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+              file=sys.stderr)
+        sys.exit(EXIT_INTERNAL)

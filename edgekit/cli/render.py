@@ -1,0 +1,48 @@
+"""Output for people and for CI: a rich table on a terminal, plain text when piped or in CI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+def plain() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stdout.isatty()
+
+
+def console() -> Console:
+    if plain():
+        return Console(no_color=True, highlight=False, width=200, force_terminal=False)
+    return Console()
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    if plain():
+        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+                  for i, c in enumerate(columns)]
+        print(title)
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        for r in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        return
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, justify="left" if c in (columns[0],) else "right")
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)
+
+
+def line(text: str) -> None:
+    console().print(text, markup=False, highlight=False) if not plain() else print(text)
+
+
+def si(n: float, unit: str = "") -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {suffix}{unit}"
+    return f"{n:.0f} {unit}".rstrip()

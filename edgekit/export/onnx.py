@@ -1,0 +1,185 @@
+"""``edgekit export --format onnx``: torch.onnx export, checker, shape inference, parity.
+
+Multi-network models export one ONNX file per network. Parity runs the same sample inputs
+through PyTorch and through an onnxruntime session *with graph optimizations on* (some fusions
+have miscomputed in the past, so the optimized session is what must match), per network and
+over whole control ticks. ONNX inputs (a file, or an earlier artifact) are re-checked: the
+optimized session must match the unoptimized one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.errors import ExportError
+from edgekit.export.parity import ParityRow, compare, raise_on_failures, tick_parity
+from edgekit.loader import OnnxSource, Source, TorchSource, read_onnx
+from edgekit.loop import build_program
+from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
+from edgekit.spec import NetworkSpec
+
+ONNX_OPSET = 20
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    manifest: Manifest
+    parity: list[ParityRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "manifest": self.manifest.to_dict()}
+
+
+def export_onnx(
+    source: Source,
+    out: str | Path,
+    *,
+    force: bool = False,
+    check_parity: bool = True,
+    tick_checks: int = 3,
+    seed: int = 0,
+) -> ExportResult:
+    """Export ``source`` to ONNX in the artifact folder ``out`` (written atomically).
+
+    Raises:
+        ParityError: an output differs beyond the model's tolerance (exit code 1); nothing is
+            written.
+        ExportError: the exporter or the ONNX checker failed.
+    """
+    out = Path(out)
+    threads = default_threads()
+    with staging_dir(out, force) as tmp:
+        if isinstance(source, TorchSource):
+            files = {n.name: _export_network(source, n, tmp) for n in source.spec.networks}
+        else:
+            files = _copy_onnx(source, tmp)
+        ort_rt = OrtRuntime(files, threads=threads, optimize=True)
+        rows: list[ParityRow] = []
+        if check_parity:
+            rows = _parity(source, ort_rt, files, threads, seed, tick_checks)
+            raise_on_failures(rows, f"parity of {source.ref}")
+        manifest = Manifest(
+            stage="export",
+            format="onnx",
+            source=_source_info(source),
+            spec=source.spec,
+            files={n: {"file": p.name, "sha256": sha256_file(p)} for n, p in files.items()},
+            checks={
+                "parity": {
+                    "reference": "torch" if isinstance(source, TorchSource) else "ort-unoptimized",
+                    "runtime": "onnxruntime, graph optimizations on",
+                    "rows": [r.to_dict() for r in rows],
+                    "passed": all(r.ok for r in rows),
+                }
+                if check_parity
+                else {"skipped": True}
+            },
+        )
+        write_manifest(tmp, manifest)
+    return ExportResult(out, manifest, rows)
+
+
+def _source_info(source: Source) -> dict[str, Any]:
+    if isinstance(source, TorchSource):
+        return {"ref": source.ref, "sha256": source.sha256, "weights": source.weights,
+                "type": "torch"}
+    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
+
+
+def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path:
+    import onnx
+    import torch
+
+    module = source.networks[net.name]
+    feeds = source.sample_inputs.get(net.name) or net.sample_inputs(0)
+    args = tuple(torch.from_numpy(feeds[n]) for n in net.input_names)
+    dynamic = tuple({i: d for i, d in t.dynamic_axes.items()} or None for t in net.inputs)
+    path = folder / f"{net.name}.onnx"
+    big = sum(p.numel() * p.element_size() for p in module.parameters()) > 1.8e9
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=True,
+                opset_version=ONNX_OPSET,
+                input_names=net.input_names,
+                output_names=net.output_names,
+                dynamic_shapes=dynamic if any(d is not None for d in dynamic) else None,
+                external_data=big,
+                optimize=True,
+            )
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(
+            f"{source.ref}: torch.onnx.export failed for network {net.name!r}: {first}"
+        ) from e
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        if not big:
+            onnx.shape_inference.infer_shapes_path(str(path), str(path), strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise ExportError(f"{source.ref}: network {net.name!r} fails the ONNX checker: {first}")
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Any:
+    """The dynamo exporter prints progress and warnings meant for its developers."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
+
+
+def _copy_onnx(source: OnnxSource, folder: Path) -> dict[str, Path]:
+    import onnx
+
+    files = {}
+    for name, src in source.files.items():
+        dst = folder / f"{name}.onnx"
+        model = read_onnx(Path(src))  # re-validates external data and the checker
+        if model.ByteSize() < 1.8e9:
+            onnx.save(model, str(dst))
+        else:
+            onnx.save(model, str(dst), save_as_external_data=True, location=f"{name}.onnx.data")
+        files[name] = dst
+    return files
+
+
+def _parity(
+    source: Source, ort_rt: OrtRuntime, files: dict[str, Path], threads: int, seed: int,
+    tick_checks: int,
+) -> list[ParityRow]:
+    spec = source.spec
+    if isinstance(source, TorchSource):
+        ref: Any = TorchRuntime(source.networks, spec, threads)
+    else:
+        ref = OrtRuntime(files, threads=threads, optimize=False)
+    rows: list[ParityRow] = []
+    for net in spec.networks:
+        given = source.sample_inputs if isinstance(source, TorchSource) else {}
+        feeds = given.get(net.name) or net.sample_inputs(seed)
+        rows += compare("network", net.name, ref.run(net.name, feeds),
+                        ort_rt.run(net.name, feeds), spec.tolerance)
+    if tick_checks and isinstance(source, TorchSource) and spec.program.name != "single-call":
+        program = build_program(spec.program)
+        rows += tick_parity(program, ref, ort_rt, spec.tick_tolerance, ticks=tick_checks)
+    return rows

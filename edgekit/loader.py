@@ -1,0 +1,451 @@
+"""Resolve a model reference to something edgekit can export or bench.
+
+One reference form everywhere:
+
+* ``zoo:NAME[:PRESET]``            a built-in stack model (``--weights FILE.safetensors`` to load
+                                   trained weights)
+* ``path/to/file.py:factory``      a factory in a Python file
+* ``package.module:factory``       a factory in an importable module
+* ``model.onnx``                   an ONNX file (external-data paths are checked)
+* ``model.pt2``                    a ``torch.export`` archive
+* ``path/to/artifact/``            a folder written by an earlier edgekit step
+* ``model.pt`` / ``.pth``          a pickle checkpoint: refused unless ``allow_pickle=True``
+
+A factory returns an ``nn.Module`` plus a description of its inputs: either a tuple
+``(module, inputs)`` or a :class:`UserModel`. ``inputs`` is a :class:`ModelSpec`, a
+:class:`NetworkSpec`, a list of :class:`TensorSpec`, or the path of an ``.npz`` file of sample
+inputs (array name = input name, first axis = batch). ``--inputs FILE.npz`` supplies it for a
+factory that returns a bare module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.artifacts import Artifact, is_artifact, load_artifact, sha256_file
+from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
+from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
+
+
+@dataclass
+class UserModel:
+    """What a user factory may return: the module and a description of its inputs."""
+
+    module: Any  # torch.nn.Module
+    inputs: Any  # ModelSpec | NetworkSpec | list[TensorSpec] | str | Path (an .npz)
+    hz: float = 50.0
+
+
+@dataclass
+class TorchSource:
+    """A PyTorch model with its spec: zoo models, factories, .pt2 archives."""
+
+    ref: str
+    spec: ModelSpec
+    module: Any  # torch.nn.Module (container)
+    networks: dict[str, Any]  # network name -> nn.Module
+    sha256: str
+    weights: str | None = None
+    sample_inputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class OnnxSource:
+    """One or more ONNX networks with their spec: an ONNX file or an artifact folder."""
+
+    ref: str
+    spec: ModelSpec
+    files: dict[str, Path]
+    sha256: str
+    origin: dict[str, Any] = field(default_factory=dict)  # the artifact's own source, if any
+
+
+Source = TorchSource | OnnxSource
+
+
+def load(
+    ref: str,
+    *,
+    weights: str | Path | None = None,
+    allow_pickle: bool = False,
+    inputs: str | Path | None = None,
+) -> Source:
+    """Resolve ``ref`` (see module docstring) to a :class:`TorchSource` or :class:`OnnxSource`."""
+    ref = str(ref)
+    if ref.startswith("zoo:"):
+        return _load_zoo(ref, weights)
+    if weights is not None:
+        raise BadInputError(f"--weights only applies to zoo models, not {ref!r}")
+    path = Path(ref)
+    if path.is_dir():
+        if is_artifact(path):
+            return _from_artifact(load_artifact(path))
+        raise ModelLoadError(f"{ref}: folder is not an edgekit artifact (no edgekit.json)")
+    suffix = path.suffix.lower()
+    if path.is_file():
+        if suffix == ".onnx":
+            return _load_onnx(path)
+        if suffix == ".pt2":
+            return _load_pt2(path, inputs)
+        if suffix in PICKLE_SUFFIXES:
+            return _load_pickle(path, allow_pickle, inputs)
+        if suffix == ".safetensors":
+            raise ModelLoadError(
+                f"{ref}: a safetensors file holds weights, not an architecture; "
+                f"use e.g. `zoo:diffusion-policy --weights {ref}`"
+            )
+        raise ModelLoadError(
+            f"{ref}: unknown model file type {suffix!r}; expected .onnx, .pt2, an artifact folder, "
+            "zoo:NAME or FILE.py:factory"
+        )
+    if ":" in ref:
+        return _load_factory(ref, inputs)
+    raise ModelLoadError(f"{ref}: no such file or folder")
+
+
+# --- zoo ------------------------------------------------------------------------------------
+
+
+def parse_zoo_ref(ref: str) -> tuple[str, str]:
+    parts = ref.split(":")
+    if len(parts) not in (2, 3) or not parts[1]:
+        raise ModelLoadError(f"{ref!r}: expected zoo:NAME or zoo:NAME:PRESET")
+    return parts[1], parts[2] if len(parts) == 3 else "default"
+
+
+def _load_zoo(ref: str, weights: str | Path | None) -> TorchSource:
+    from edgekit.zoo import ZOO
+
+    name, preset = parse_zoo_ref(ref)
+    try:
+        entry = ZOO.get(name)
+    except BadInputError as e:
+        raise ModelLoadError(f"{ref}: {e}") from None
+    cfg = entry.config(preset)
+    model = entry.build(cfg)
+    if weights is not None:
+        _load_safetensors(model, Path(weights), ref)
+    spec = entry.spec(cfg, preset)
+    canonical = f"zoo:{entry.kind}:{preset}"
+    return TorchSource(
+        canonical,
+        spec,
+        model,
+        model.networks(),
+        state_sha256(model),
+        str(weights) if weights else None,
+    )
+
+
+def _load_safetensors(model: Any, path: Path, ref: str) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ModelLoadError(f"--weights {path}: no such file")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelLoadError(f"--weights {path}: not a readable safetensors file ({e})") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or bad:
+        detail = "; ".join(
+            f"{what} {keys[:3]}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad))
+            if keys
+        )
+        raise ModelLoadError(f"--weights {path}: does not fit {ref}: {detail}")
+    model.load_state_dict(state)
+
+
+def state_sha256(module: Any) -> str:
+    """A content hash of a module's weights (stable across processes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- artifacts and ONNX files ----------------------------------------------------------------
+
+
+def _from_artifact(art: Artifact) -> OnnxSource:
+    if art.manifest.format != "onnx":
+        raise ModelLoadError(f"{art.path}: a {art.manifest.format!r} artifact has no ONNX networks")
+    files = {name: art.file(name) for name in art.manifest.files}
+    digest = hashlib.sha256("".join(e["sha256"] for e in art.manifest.files.values()).encode())
+    return OnnxSource(
+        str(art.path), art.manifest.spec, files, digest.hexdigest(), art.manifest.source
+    )
+
+
+def check_external_data(model: Any, path: Path) -> None:
+    """Refuse external-data locations that leave the model's folder or do not exist."""
+    from onnx.external_data_helper import uses_external_data
+
+    base = path.parent.resolve()
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:
+        tensors += [a.t for a in node.attribute if a.HasField("t")]
+    for t in tensors:
+        if not uses_external_data(t):
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        target = (base / loc).resolve()
+        if not loc or Path(loc).is_absolute() or not target.is_relative_to(base):
+            raise ModelLoadError(
+                f"{path}: initializer {t.name!r} points its external data outside the model's "
+                f"folder ({loc!r}); refusing to read it"
+            )
+        if not target.is_file():
+            raise ModelLoadError(f"{path}: external data file {loc!r} of {t.name!r} is missing")
+
+
+def read_onnx(path: Path) -> Any:
+    """Load an ONNX file safely: parse, check external-data paths, then load the data."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx.external_data_helper import load_external_data_for_model
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError, RuntimeError) as e:
+        raise ModelLoadError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    if not model.graph.node:
+        raise ModelLoadError(f"{path}: not a readable ONNX model (empty graph)")
+    check_external_data(model, path)
+    load_external_data_for_model(model, str(path.parent))
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelLoadError(f"{path}: invalid ONNX model: {first}") from None
+    return model
+
+
+def network_spec_from_onnx(model: Any, name: str) -> NetworkSpec:
+    from onnx import helper
+
+    init = {i.name for i in model.graph.initializer}
+
+    def tensors(values: Any) -> tuple[TensorSpec, ...]:
+        out = []
+        for v in values:
+            if v.name in init:
+                continue
+            tt = v.type.tensor_type
+            dims: list[int | str] = []
+            for i, d in enumerate(tt.shape.dim):
+                dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"dim{i}"))
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+            sampler = "int" if np.dtype(dtype).kind in "iu" else ""
+            out.append(TensorSpec(v.name, tuple(dims), dtype, sampler, 0, 2))
+        return tuple(out)
+
+    ins, outs = tensors(model.graph.input), tensors(model.graph.output)
+    dyn = {d for t in ins for d in t.shape if isinstance(d, str)}
+    return NetworkSpec(name, ins, outs, {d: 2 if d == "batch" else 1 for d in dyn})
+
+
+def single_call_spec(net: NetworkSpec, kind: str, hz: float = 50.0, config: Any = None) -> ModelSpec:
+    program = ProgramSpec(
+        "single-call",
+        {"network": net.name, "inputs": [t.to_dict() for t in net.inputs], "dims": {}},
+    )
+    return ModelSpec(
+        kind=kind,
+        preset="-",
+        networks=(net,),
+        program=program,
+        programs={"single": program},
+        hz=hz,
+        tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+        config=config or {},
+    )
+
+
+def _load_onnx(path: Path) -> OnnxSource:
+    model = read_onnx(path)
+    net = network_spec_from_onnx(model, "model")
+    spec = single_call_spec(net, "onnx")
+    return OnnxSource(str(path), spec, {"model": path}, sha256_file(path))
+
+
+# --- PyTorch: factories, torch.export archives, pickles ---------------------------------------
+
+
+def _import_factory(ref: str) -> Any:
+    target, _, attr = ref.rpartition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise ModelLoadError(f"{ref}: no such file {target}")
+        mod_name = f"edgekit_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise ModelLoadError(f"{ref}: cannot import {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise ModelLoadError(f"{ref}: importing {target} failed: {type(e).__name__}: {e}") from e
+    else:
+        if not all(p.isidentifier() for p in target.split(".")):
+            raise ModelLoadError(f"{ref}: no such file, and {target!r} is not a module name")
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise ModelLoadError(f"{ref}: cannot import module {target!r} ({e})") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise ModelLoadError(f"{ref}: {target} has no callable {attr!r}")
+    return fn
+
+
+def _load_factory(ref: str, inputs: str | Path | None) -> TorchSource:
+    fn = _import_factory(ref)
+    try:
+        result = fn()
+    except Exception as e:
+        raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
+    hz = 50.0
+    if isinstance(result, UserModel):
+        module, described, hz = result.module, result.inputs, result.hz
+    elif isinstance(result, tuple) and len(result) == 2:
+        module, described = result
+    else:
+        module, described = result, None
+    if inputs is not None:
+        described = inputs
+    return _torch_source(ref, module, described, hz, "factory")
+
+
+def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -> TorchSource:
+    from torch import nn
+
+    if not isinstance(module, nn.Module):
+        raise ModelLoadError(
+            f"{ref}: expected an nn.Module, got {type(module).__name__}; return the module, "
+            "or (module, inputs)"
+        )
+    module.eval()
+    if isinstance(described, ModelSpec):
+        nets = getattr(module, "networks", None)
+        networks = nets() if callable(nets) else {described.networks[0].name: module}
+        return TorchSource(ref, described, module, networks, state_sha256(module))
+    if described is None:
+        raise InputSpecError(
+            f"{ref}: edgekit needs the model's inputs; return (module, inputs) from the factory "
+            "or pass --inputs SAMPLES.npz"
+        )
+    net, samples = _describe_inputs(ref, module, described)
+    spec = single_call_spec(net, kind, hz)
+    src = TorchSource(ref, spec, module, {net.name: module}, state_sha256(module))
+    if samples is not None:
+        src.sample_inputs[net.name] = samples
+    return src
+
+
+def _describe_inputs(
+    ref: str, module: Any, described: Any
+) -> tuple[NetworkSpec, dict[str, np.ndarray] | None]:
+    """Build a NetworkSpec (outputs found by running the module once) from user inputs."""
+    import torch
+
+    samples: dict[str, np.ndarray] | None = None
+    if isinstance(described, NetworkSpec):
+        return described, None
+    if isinstance(described, str | Path):
+        samples = read_sample_npz(Path(described))
+        ins = tuple(
+            TensorSpec(k, ("batch", *v.shape[1:]), v.dtype.name) for k, v in samples.items()
+        )
+        feeds = samples
+    elif isinstance(described, list | tuple) and all(isinstance(t, TensorSpec) for t in described):
+        ins = tuple(described)
+        rng = np.random.default_rng(0)
+        feeds = {t.name: t.sample(rng, {"batch": 2}) for t in ins}
+    else:
+        raise InputSpecError(
+            f"{ref}: inputs must be a ModelSpec, NetworkSpec, list of TensorSpec or an .npz path, "
+            f"got {type(described).__name__}"
+        )
+    try:
+        with torch.inference_mode():
+            out = module(*[torch.from_numpy(feeds[t.name]) for t in ins])
+    except Exception as e:
+        raise InputSpecError(
+            f"{ref}: the model failed on inputs {[t.name for t in ins]}: {type(e).__name__}: {e}"
+        ) from e
+    outs = out if isinstance(out, tuple | list) else (out,)
+    names = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
+    out_specs = tuple(
+        TensorSpec(n, ("batch", *o.shape[1:]), str(o.dtype).removeprefix("torch."))
+        for n, o in zip(names, outs, strict=True)
+    )
+    return NetworkSpec("model", ins, out_specs, {"batch": 2}), samples
+
+
+def read_sample_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz of sample inputs (pickled object arrays are refused)."""
+    if not path.is_file():
+        raise InputSpecError(f"--inputs {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as e:
+        raise InputSpecError(f"--inputs {path}: not a readable .npz ({e})") from None
+    if not arrays:
+        raise InputSpecError(f"--inputs {path}: holds no arrays")
+    for k, v in arrays.items():
+        if v.ndim == 0:
+            raise InputSpecError(f"--inputs {path}: array {k!r} has no batch axis")
+    return arrays
+
+
+def _load_pt2(path: Path, inputs: str | Path | None) -> TorchSource:
+    import torch
+
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as e:
+        raise ModelLoadError(f"{path}: not a loadable torch.export archive ({e})") from None
+    specs = []
+    for node in ep.graph.nodes:
+        if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
+            val = node.meta.get("val")
+            shape = tuple(d if isinstance(d, int) else "batch" for d in val.shape)
+            specs.append(TensorSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
+    described: Any = inputs if inputs is not None else specs
+    return _torch_source(str(path), ep.module(), described, 50.0, "torch.export")
+
+
+def _load_pickle(path: Path, allow_pickle: bool, inputs: str | Path | None) -> TorchSource:
+    if not allow_pickle:
+        raise ModelLoadError(
+            f"{path}: pickle checkpoints can run arbitrary code when loaded; refusing. Export it "
+            "with torch.export (.pt2) or ONNX, or pass --allow-pickle if you trust this file"
+        )
+    import torch
+
+    try:
+        obj = torch.load(str(path), weights_only=False, map_location="cpu")
+    except Exception as e:
+        raise ModelLoadError(f"{path}: could not unpickle ({type(e).__name__}: {e})") from None
+    return _torch_source(str(path), obj, inputs, 50.0, "pickle")
