@@ -68,6 +68,7 @@ class OnnxSource:
     files: dict[str, Path]
     sha256: str
     origin: dict[str, Any] = field(default_factory=dict)  # the artifact's own source, if any
+    sample_inputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 Source = TorchSource | OnnxSource
@@ -94,7 +95,7 @@ def load(
     suffix = path.suffix.lower()
     if path.is_file():
         if suffix == ".onnx":
-            return _load_onnx(path)
+            return _load_onnx(path, inputs)
         if suffix == ".pt2":
             return _load_pt2(path, inputs)
         if suffix in PICKLE_SUFFIXES:
@@ -279,11 +280,16 @@ def single_call_spec(net: NetworkSpec, kind: str, hz: float = 50.0, config: Any 
     )
 
 
-def _load_onnx(path: Path) -> OnnxSource:
+def _load_onnx(path: Path, inputs: str | Path | None) -> OnnxSource:
     model = read_onnx(path)
     net = network_spec_from_onnx(model, "model")
     spec = single_call_spec(net, "onnx")
-    return OnnxSource(str(path), spec, {"model": path}, sha256_file(path))
+    src = OnnxSource(str(path), spec, {"model": path}, sha256_file(path))
+    if inputs is not None:
+        samples = read_sample_npz(Path(inputs))
+        net.check_inputs(samples, f"--inputs {inputs}")
+        src.sample_inputs[net.name] = samples
+    return src
 
 
 # --- PyTorch: factories, torch.export archives, pickles ---------------------------------------
@@ -344,7 +350,10 @@ def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -
             f"{ref}: expected an nn.Module, got {type(module).__name__}; return the module, "
             "or (module, inputs)"
         )
-    module.eval()
+    try:
+        module.eval()
+    except NotImplementedError:  # torch.export's unlifted modules are always in eval mode
+        pass
     if isinstance(described, ModelSpec):
         nets = getattr(module, "networks", None)
         networks = nets() if callable(nets) else {described.networks[0].name: module}

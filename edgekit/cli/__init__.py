@@ -219,27 +219,21 @@ def bench(
 
 
 def main() -> None:
-    """Console-script entry point: map edgekit errors to one line and an exit code."""
+    """Console-script entry point: map edgekit errors to one line and an exit code.
+
+    Usage errors (unknown option, missing argument) are printed by typer itself, exit code 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except EdgekitError as e:
         if _state["debug"]:
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except SystemExit:
-        raise
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
         if _state["debug"]:
             traceback.print_exc()
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",

@@ -175,8 +175,7 @@ def _parity(
         ref = OrtRuntime(files, threads=threads, optimize=False)
     rows: list[ParityRow] = []
     for net in spec.networks:
-        given = source.sample_inputs if isinstance(source, TorchSource) else {}
-        feeds = given.get(net.name) or net.sample_inputs(seed)
+        feeds = source.sample_inputs.get(net.name) or net.sample_inputs(seed)
         rows += compare("network", net.name, ref.run(net.name, feeds),
                         ort_rt.run(net.name, feeds), spec.tolerance)
     if tick_checks and isinstance(source, TorchSource) and spec.program.name != "single-call":

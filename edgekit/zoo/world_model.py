@@ -191,8 +191,16 @@ class WorldModelEntry(ZooEntry):
     )
     presets = {
         "tiny": WorldModelConfig(
-            deter=32, hidden=16, stoch=4, classes=4, blocks=2, depth=4, units=16,
-            candidates=16, horizon=3, elites=4,
+            deter=32,
+            hidden=16,
+            stoch=4,
+            classes=4,
+            blocks=2,
+            depth=4,
+            units=16,
+            candidates=16,
+            horizon=3,
+            elites=4,
         ),  # fmt: skip
         "default": WorldModelConfig(),
     }
@@ -204,12 +212,18 @@ class WorldModelEntry(ZooEntry):
         b, d, sc, a = "batch", cfg.deter, cfg.stoch * cfg.classes, cfg.action_dim
         deter, stoch = TensorSpec("deter", (b, d)), TensorSpec("stoch", (b, sc))
         action = TensorSpec("action", (b, a), "float32", "uniform", -1.0, 1.0)
-        noise = TensorSpec("noise", (b, cfg.stoch, cfg.classes), "float32", "uniform", 1e-6, 1 - 1e-6)
+        noise = TensorSpec(
+            "noise", (b, cfg.stoch, cfg.classes), "float32", "uniform", 1e-6, 1 - 1e-6
+        )
         nexts = (TensorSpec("deter_next", (b, d)), TensorSpec("stoch_next", (b, sc)))
         networks = (
             NetworkSpec(
                 "encoder",
-                inputs=(TensorSpec("image", (b, 3, cfg.image, cfg.image), "float32", "uniform", -0.5, 0.5),),
+                inputs=(
+                    TensorSpec(
+                        "image", (b, 3, cfg.image, cfg.image), "float32", "uniform", -0.5, 0.5
+                    ),
+                ),
                 outputs=(TensorSpec("embed", (b, cfg.embed_dim)),),
             ),
             NetworkSpec(

@@ -1,0 +1,59 @@
+"""Shared test helpers: run the CLI the way CI does, and catch files left behind."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Call ``edgekit.cli.main`` in-process with argv; return exit code, stdout, stderr."""
+    from edgekit.cli import _state, main
+
+    monkeypatch.setenv("CI", "true")
+
+    def run(*args: str) -> CliResult:
+        _state["debug"] = False
+        monkeypatch.setattr(sys, "argv", ["edgekit", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = int(e.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(tmp_path):
+    """Fail a test that leaves a half-written (staging) folder behind."""
+    yield
+    left = [p.name for p in tmp_path.rglob(".*.tmp-*")] + [p.name for p in tmp_path.rglob(".*.old-*")]
+    assert not left, f"staging folders left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def humanoid_artifact(tmp_path_factory) -> Path:
+    """A tiny humanoid exported once for the tests that only need some artifact."""
+    from edgekit.export import export_onnx
+    from edgekit.loader import load
+
+    out = tmp_path_factory.mktemp("art") / "humanoid"
+    export_onnx(load("zoo:humanoid:tiny"), out)
+    return out

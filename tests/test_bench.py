@@ -1,0 +1,83 @@
+"""edgekit bench: verdicts, exit codes, runtimes, loop programs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.bench.stats import LatencyStats
+
+
+def test_budget_pass_and_fail(cli, humanoid_artifact, tmp_path):
+    ok = cli("bench", humanoid_artifact, "--ticks", "5", "--warmup", "1", "--budget-ms", "1000")
+    assert ok.code == 0, ok.err
+    bad = cli("bench", humanoid_artifact, "--ticks", "5", "--warmup", "1", "--budget-ms",
+              "0.000001", "--json", tmp_path / "r.json")
+    assert bad.code == 1
+    assert bad.err.startswith("error: budget missed: p99")
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "fail"
+
+
+def test_default_budget_follows_loop_rate(cli, humanoid_artifact, tmp_path):
+    r = cli("bench", humanoid_artifact, "--ticks", "3", "--warmup", "0", "--hz", "200",
+            "--json", tmp_path / "r.json")
+    assert r.code in (0, 1), r.err  # the verdict depends on this machine's speed
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["verdict"] == ("pass" if r.code == 0 else "fail")
+    assert rep["loop"] == {"hz": 200.0, "period_ms": 5.0}
+    assert rep["budget"]["ms"] == pytest.approx(4.0)  # 5 ms period x 0.8 headroom
+    assert rep["stats_ms"]["deadline_ms"] == 5.0
+
+
+def test_target_not_here_is_said_plainly(cli, humanoid_artifact):
+    r = cli("bench", humanoid_artifact, "--target", "jetson-orin-nx")
+    assert r.code == 3
+    assert "cannot be measured on this machine" in r.err
+    assert "ms" not in r.out  # no latency printed for a target it did not measure
+
+
+def test_unknown_target_lists_known(cli, humanoid_artifact):
+    r = cli("bench", humanoid_artifact, "--target", "jetson-nanoo")
+    assert r.code == 2
+    assert "unknown target 'jetson-nanoo'" in r.err and "jetson-orin-nano" in r.err
+
+
+def test_torch_runtime_on_artifact(cli, humanoid_artifact, tmp_path):
+    r = cli("bench", humanoid_artifact, "--runtime", "torch", "--ticks", "3", "--warmup", "1", "--budget-ms", "60000",
+            "--json", tmp_path / "r.json")
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["runtime"]["runtime"] == "torch"
+
+
+def test_zoo_reference_benches_directly(cli, tmp_path):
+    r = cli("bench", "zoo:humanoid:tiny-hover", "--ticks", "3", "--warmup", "0", "--threads", "1", "--budget-ms", "60000",
+            "--json", tmp_path / "r.json")
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["runtime"]["intra_op_threads"] == 1
+    assert any("exported to ONNX on the fly" in n for n in rep["notes"])
+
+
+def test_loop_param_override_and_unknown(cli, humanoid_artifact, tmp_path):
+    r = cli("bench", humanoid_artifact, "--ticks", "2", "--warmup", "0", "--budget-ms", "60000", "--loop",
+            "action_scale=0.5", "--json", tmp_path / "r.json")
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["model"]["program_params"]["action_scale"] == 0.5
+    r = cli("bench", humanoid_artifact, "--loop", "actoin_scale=0.5")
+    assert r.code == 2 and "actoin_scale" in r.err and "action_scale" in r.err
+    r = cli("bench", humanoid_artifact, "--program", "nope")
+    assert r.code == 2 and "known: history" in r.err
+
+
+def test_latency_stats_from_known_samples():
+    ns = np.arange(1, 101) * 1_000_000  # 1..100 ms
+    s = LatencyStats.from_ns(ns, deadline_ms=90.0)
+    assert s.n == 100 and s.min == 1.0 and s.max == 100.0
+    assert s.p50 == pytest.approx(50.5) and s.p99 == pytest.approx(99.01)
+    assert s.jitter == pytest.approx(s.p99 - s.p50)
+    assert s.deadline_misses == 10
+    assert s.mean == pytest.approx(50.5)

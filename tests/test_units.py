@@ -1,0 +1,40 @@
+"""Small units: registry, spec round-trips, samplers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.errors import BadInputError
+from edgekit.registry import Registry
+from edgekit.spec import ModelSpec, TensorSpec
+from edgekit.targets import TARGETS
+
+
+def test_registry_aliases_duplicates_and_lookup_errors():
+    reg: Registry[int] = Registry("thing")
+    reg.add("Orin_NX", 1, aliases=("nx",))
+    assert reg.get("orin-nx") == 1 and reg.get("NX") == 1
+    with pytest.raises(ValueError, match="duplicate"):
+        reg.add("nx", 2)
+    with pytest.raises(BadInputError, match="unknown thing 'orin'; known: orin-nx"):
+        reg.get("orin")
+
+
+def test_target_aliases():
+    assert TARGETS.get("orin-nx").name == "jetson-orin-nx"
+    assert TARGETS.get("rb5").name == "qrb5165"
+
+
+def test_mask_sampler_never_masks_everything():
+    t = TensorSpec("pad_mask", ("batch", 5), "bool")
+    m = t.sample(np.random.default_rng(0), {"batch": 500})
+    assert m.dtype == bool and not m.all(axis=1).any() and not m[:, 0].any()
+
+
+def test_model_spec_roundtrip():
+    from edgekit.loader import load
+
+    src = load("zoo:humanoid:tiny")
+    d = src.spec.to_dict()
+    assert ModelSpec.from_dict(d).to_dict() == d
