@@ -20,6 +20,7 @@ factory that returns a bare module.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -165,7 +166,11 @@ def _load_safetensors(model: Any, path: Path, ref: str) -> None:
     if missing or unexpected or bad:
         detail = "; ".join(
             f"{what} {keys[:3]}{' ...' if len(keys) > 3 else ''}"
-            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad))
+            for what, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", bad),
+            )
             if keys
         )
         raise ModelLoadError(f"--weights {path}: does not fit {ref}: {detail}")
@@ -263,7 +268,9 @@ def network_spec_from_onnx(model: Any, name: str) -> NetworkSpec:
     return NetworkSpec(name, ins, outs, {d: 2 if d == "batch" else 1 for d in dyn})
 
 
-def single_call_spec(net: NetworkSpec, kind: str, hz: float = 50.0, config: Any = None) -> ModelSpec:
+def single_call_spec(
+    net: NetworkSpec, kind: str, hz: float = 50.0, config: Any = None
+) -> ModelSpec:
     program = ProgramSpec(
         "single-call",
         {"network": net.name, "inputs": [t.to_dict() for t in net.inputs], "dims": {}},
@@ -310,7 +317,9 @@ def _import_factory(ref: str) -> Any:
         try:
             spec.loader.exec_module(module)
         except Exception as e:
-            raise ModelLoadError(f"{ref}: importing {target} failed: {type(e).__name__}: {e}") from e
+            raise ModelLoadError(
+                f"{ref}: importing {target} failed: {type(e).__name__}: {e}"
+            ) from e
     else:
         if not all(p.isidentifier() for p in target.split(".")):
             raise ModelLoadError(f"{ref}: no such file, and {target!r} is not a module name")
@@ -350,10 +359,8 @@ def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -
             f"{ref}: expected an nn.Module, got {type(module).__name__}; return the module, "
             "or (module, inputs)"
         )
-    try:
+    with contextlib.suppress(NotImplementedError):  # torch.export modules: always eval mode
         module.eval()
-    except NotImplementedError:  # torch.export's unlifted modules are always in eval mode
-        pass
     if isinstance(described, ModelSpec):
         nets = getattr(module, "networks", None)
         networks = nets() if callable(nets) else {described.networks[0].name: module}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BadInputError, BackendMissingError
+from edgekit.errors import BackendMissingError, BadInputError
 from edgekit.loop import Arrays
 from edgekit.spec import ModelSpec
 
@@ -63,7 +63,9 @@ class OrtRuntime:
             self.outputs[net] = [o.name for o in sess.get_outputs()]
 
     def run(self, network: str, feeds: Arrays) -> Arrays:
-        return dict(zip(self.outputs[network], self.sessions[network].run(None, feeds), strict=True))
+        return dict(
+            zip(self.outputs[network], self.sessions[network].run(None, feeds), strict=True)
+        )
 
     def settings(self) -> dict[str, Any]:
         import onnxruntime as ort

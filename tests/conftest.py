@@ -44,7 +44,9 @@ def cli(capsys, monkeypatch):
 def no_leftovers(tmp_path):
     """Fail a test that leaves a half-written (staging) folder behind."""
     yield
-    left = [p.name for p in tmp_path.rglob(".*.tmp-*")] + [p.name for p in tmp_path.rglob(".*.old-*")]
+    left = [p.name for p in tmp_path.rglob(".*.tmp-*")] + [
+        p.name for p in tmp_path.rglob(".*.old-*")
+    ]
     assert not left, f"staging folders left behind: {left}"
 
 

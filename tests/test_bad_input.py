@@ -126,9 +126,11 @@ def test_external_data_outside_folder_refused(cli, tmp_path):
 
     w = helper.make_tensor("w", TensorProto.FLOAT, [4], [1.0, 2.0, 3.0, 4.0])
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])], "g",
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [w],
     )
     model = helper.make_model(graph)
     w = model.graph.initializer[0]

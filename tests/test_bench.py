@@ -13,16 +13,36 @@ from edgekit.bench.stats import LatencyStats
 def test_budget_pass_and_fail(cli, humanoid_artifact, tmp_path):
     ok = cli("bench", humanoid_artifact, "--ticks", "5", "--warmup", "1", "--budget-ms", "1000")
     assert ok.code == 0, ok.err
-    bad = cli("bench", humanoid_artifact, "--ticks", "5", "--warmup", "1", "--budget-ms",
-              "0.000001", "--json", tmp_path / "r.json")
+    bad = cli(
+        "bench",
+        humanoid_artifact,
+        "--ticks",
+        "5",
+        "--warmup",
+        "1",
+        "--budget-ms",
+        "0.000001",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert bad.code == 1
     assert bad.err.startswith("error: budget missed: p99")
     assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "fail"
 
 
 def test_default_budget_follows_loop_rate(cli, humanoid_artifact, tmp_path):
-    r = cli("bench", humanoid_artifact, "--ticks", "3", "--warmup", "0", "--hz", "200",
-            "--json", tmp_path / "r.json")
+    r = cli(
+        "bench",
+        humanoid_artifact,
+        "--ticks",
+        "3",
+        "--warmup",
+        "0",
+        "--hz",
+        "200",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert r.code in (0, 1), r.err  # the verdict depends on this machine's speed
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["verdict"] == ("pass" if r.code == 0 else "fail")
@@ -45,16 +65,40 @@ def test_unknown_target_lists_known(cli, humanoid_artifact):
 
 
 def test_torch_runtime_on_artifact(cli, humanoid_artifact, tmp_path):
-    r = cli("bench", humanoid_artifact, "--runtime", "torch", "--ticks", "3", "--warmup", "1", "--budget-ms", "60000",
-            "--json", tmp_path / "r.json")
+    r = cli(
+        "bench",
+        humanoid_artifact,
+        "--runtime",
+        "torch",
+        "--ticks",
+        "3",
+        "--warmup",
+        "1",
+        "--budget-ms",
+        "60000",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert r.code == 0, r.err
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["runtime"]["runtime"] == "torch"
 
 
 def test_zoo_reference_benches_directly(cli, tmp_path):
-    r = cli("bench", "zoo:humanoid:tiny-hover", "--ticks", "3", "--warmup", "0", "--threads", "1", "--budget-ms", "60000",
-            "--json", tmp_path / "r.json")
+    r = cli(
+        "bench",
+        "zoo:humanoid:tiny-hover",
+        "--ticks",
+        "3",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--budget-ms",
+        "60000",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert r.code == 0, r.err
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["runtime"]["intra_op_threads"] == 1
@@ -62,8 +106,20 @@ def test_zoo_reference_benches_directly(cli, tmp_path):
 
 
 def test_loop_param_override_and_unknown(cli, humanoid_artifact, tmp_path):
-    r = cli("bench", humanoid_artifact, "--ticks", "2", "--warmup", "0", "--budget-ms", "60000", "--loop",
-            "action_scale=0.5", "--json", tmp_path / "r.json")
+    r = cli(
+        "bench",
+        humanoid_artifact,
+        "--ticks",
+        "2",
+        "--warmup",
+        "0",
+        "--budget-ms",
+        "60000",
+        "--loop",
+        "action_scale=0.5",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert r.code == 0, r.err
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["model"]["program_params"]["action_scale"] == 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -26,16 +27,25 @@ def test_help_imports_no_torch():
 
 
 def test_python_dash_m_version():
-    out = subprocess.run([sys.executable, "-m", "edgekit", "--version"], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "edgekit", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.startswith("edgekit ")
 
 
 def test_targets_lists_all_families(cli, tmp_path):
     r = cli("targets", "--json", tmp_path / "t.json")
     assert r.code == 0
-    for name in ["cpu", "jetson-orin-nano", "jetson-orin-nx", "jetson-agx-orin", "jetson-thor",
-                 "qcs6490", "qrb5165", "qcs8550"]:
+    for name in [
+        "cpu",
+        "jetson-orin-nano",
+        "jetson-orin-nx",
+        "jetson-agx-orin",
+        "jetson-thor",
+        "qcs6490",
+        "qrb5165",
+        "qcs8550",
+    ]:
         assert name in r.out
     rows = json.loads((tmp_path / "t.json").read_text())
     measurable = [t["name"] for t in rows if t["measurable_here"]]
@@ -50,7 +60,7 @@ def test_models_table_counts_real_flops(cli, tmp_path):
     rows = {row["preset"]: row for row in json.loads((tmp_path / "m.json").read_text())}
     # The HOVER MLP is plain Linear layers: FLOPs per tick = 2 * sum(in * out).
     dims = [63 * 25, 512, 256, 128, 19]
-    expected = 2 * sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+    expected = 2 * sum(a * b for a, b in itertools.pairwise(dims))
     assert rows["hover"]["flops_per_tick"] == expected
     assert rows["hover"]["calls_per_tick"] == {"policy": 1}
     assert rows["default"]["params"] > 500_000

@@ -23,8 +23,18 @@ def test_file_factory_exports_and_benches(cli, tmp_path, factory):
     net = m["model"]["networks"][0]
     assert [o["name"] for o in net["outputs"]] == ["output_0", "output_1"]
     assert net["inputs"][0]["shape"] == ["batch", 12]
-    r = cli("bench", out, "--ticks", "3", "--warmup", "0", "--budget-ms", "60000",
-            "--json", tmp_path / "b.json")
+    r = cli(
+        "bench",
+        out,
+        "--ticks",
+        "3",
+        "--warmup",
+        "0",
+        "--budget-ms",
+        "60000",
+        "--json",
+        tmp_path / "b.json",
+    )
     assert r.code == 0, r.err
     rep = json.loads((tmp_path / "b.json").read_text())
     assert rep["loop"]["hz"] == (100.0 if factory == "as_user_model" else 50.0)
@@ -109,12 +119,31 @@ def test_safetensors_weights(tmp_path, cli):
     out = tmp_path / "o"
     assert cli("export", "zoo:humanoid:tiny", "--weights", f, "--out", out).code == 0
     assert json.loads((out / "edgekit.json").read_text())["source"]["weights"] == str(f)
-    assert cli("bench", out, "--runtime", "torch", "--ticks", "2", "--warmup", "0",
-               "--budget-ms", "60000").code == 0
+    assert (
+        cli(
+            "bench",
+            out,
+            "--runtime",
+            "torch",
+            "--ticks",
+            "2",
+            "--warmup",
+            "0",
+            "--budget-ms",
+            "60000",
+        ).code
+        == 0
+    )
     # weights of another model are refused with the mismatching keys
     save_file({"nope": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
-    r = cli("export", "zoo:humanoid:tiny", "--weights", tmp_path / "bad.safetensors",
-            "--out", tmp_path / "o2")
+    r = cli(
+        "export",
+        "zoo:humanoid:tiny",
+        "--weights",
+        tmp_path / "bad.safetensors",
+        "--out",
+        tmp_path / "o2",
+    )
     assert r.code == 2 and "does not fit zoo:humanoid:tiny" in r.err and "missing" in r.err
 
 

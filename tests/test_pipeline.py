@@ -37,8 +37,9 @@ def test_export_parity_bench(cli, tmp_path, kind, preset):
     assert any(row["scope"] == "tick" for row in parity["rows"])
 
     report_path = tmp_path / "bench.json"
-    r = cli("bench", out, "--ticks", "3", "--warmup", "1", "--budget-ms", "60000",
-            "--json", report_path)
+    r = cli(
+        "bench", out, "--ticks", "3", "--warmup", "1", "--budget-ms", "60000", "--json", report_path
+    )
     assert r.code == 0, r.err
     report = json.loads(report_path.read_text())
     assert report["verdict"] == "pass"

@@ -119,9 +119,7 @@ def parse_loop_params(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def resolve_program(
-    source: Source, program: str | None, overrides: dict[str, Any]
-) -> LoopProgram:
+def resolve_program(source: Source, program: str | None, overrides: dict[str, Any]) -> LoopProgram:
     spec = source.spec
     if program is None:
         pspec = spec.program
@@ -139,8 +137,9 @@ def resolve_program(
     return build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
 
 
-def _runtime(source: Source, runtime: str, threads: int, spinning: bool, notes: list[str],
-             workdir: Path) -> Any:
+def _runtime(
+    source: Source, runtime: str, threads: int, spinning: bool, notes: list[str], workdir: Path
+) -> Any:
     if runtime == "ort":
         if isinstance(source, TorchSource):
             from edgekit.export.onnx import export_onnx
@@ -270,7 +269,13 @@ def _stage_rows(
         )
     rest = tick_ns - accounted
     rows.append(
-        StageRow("other", "host", 1, float(np.median(rest)) / 1e6, float(rest.mean()) / 1e6,
-                 float(rest.mean()) / mean_tick)
+        StageRow(
+            "other",
+            "host",
+            1,
+            float(np.median(rest)) / 1e6,
+            float(rest.mean()) / 1e6,
+            float(rest.mean()) / mean_tick,
+        )
     )
     return rows

@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from edgekit.loader import Source
 
 from edgekit.errors import EXIT_INTERNAL, EdgekitError
 
@@ -61,12 +64,15 @@ InputsOpt = Annotated[
 ]
 PickleOpt = Annotated[
     bool,
-    typer.Option("--allow-pickle", help="Allow loading pickle checkpoints (.pt/.pth): they can "
-                 "run arbitrary code. Only for files you trust."),
+    typer.Option(
+        "--allow-pickle",
+        help="Allow loading pickle checkpoints (.pt/.pth): they can "
+        "run arbitrary code. Only for files you trust.",
+    ),
 ]
 
 
-def _load(model: str, weights: Path | None, inputs: Path | None, allow_pickle: bool):  # type: ignore[no-untyped-def]
+def _load(model: str, weights: Path | None, inputs: Path | None, allow_pickle: bool) -> Source:
     from edgekit.loader import load
 
     return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle)
@@ -75,7 +81,9 @@ def _load(model: str, weights: Path | None, inputs: Path | None, allow_pickle: b
 @app.command()
 def models(
     kind: Annotated[str | None, typer.Option("--kind", help="Only this zoo kind.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write rows as JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write rows as JSON.")
+    ] = None,
 ) -> None:
     """List the built-in stack-model zoo: parameters, FLOPs and network calls per tick."""
     import json
@@ -89,9 +97,14 @@ def models(
         ["kind", "category", "preset", "params", "FLOPs/tick", "calls/tick", "Hz", "program"],
         [
             [
-                f.kind, f.category, f.preset, si(f.params), si(f.flops_per_tick),
+                f.kind,
+                f.category,
+                f.preset,
+                si(f.params),
+                si(f.flops_per_tick),
                 " + ".join(f"{n} x{k}" for n, k in f.calls_per_tick.items()),
-                f"{f.hz:g}", f.program,
+                f"{f.hz:g}",
+                f.program,
             ]
             for f in facts
         ],
@@ -116,14 +129,30 @@ def targets(
     rows = []
     for _, t in TARGETS.items():
         budgets = " / ".join(f"{t.budget_ms(hz):.1f}" for hz in (10, 50, 200))
-        rows.append([
-            t.name, t.device, t.runtime, fmt(t.int8_tops), fmt(t.fp16_tflops), fmt(t.memory_gbs),
-            budgets, "measured" if t.measurable_here else "not here",
-        ])
+        rows.append(
+            [
+                t.name,
+                t.device,
+                t.runtime,
+                fmt(t.int8_tops),
+                fmt(t.fp16_tflops),
+                fmt(t.memory_gbs),
+                budgets,
+                "measured" if t.measurable_here else "not here",
+            ]
+        )
     table(
         "targets (published figures; budgets = loop period x headroom)",
-        ["target", "device", "runtime", "INT8 TOPS", "FP16 TFLOPS", "GB/s",
-         "budget ms @10/50/200 Hz", "latency"],
+        [
+            "target",
+            "device",
+            "runtime",
+            "INT8 TOPS",
+            "FP16 TFLOPS",
+            "GB/s",
+            "budget ms @10/50/200 Hz",
+            "latency",
+        ],
         rows,
     )
     if json_out:
@@ -158,8 +187,10 @@ def export(
     line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")
     for r in result.parity:
         status = "ok" if r.ok else "FAIL"
-        line(f"  parity {r.scope:7s} {r.name}.{r.output}: max-abs {r.max_abs:.2e} "
-             f"(limit {r.limit:.2e}), cosine {r.cosine:.6f}  {status}")
+        line(
+            f"  parity {r.scope:7s} {r.name}.{r.output}: max-abs {r.max_abs:.2e} "
+            f"(limit {r.limit:.2e}), cosine {r.cosine:.6f}  {status}"
+        )
 
 
 @app.command()
@@ -203,8 +234,17 @@ def bench(
     params = parse_loop_params(loop)
     source = _load(model, weights, inputs, allow_pickle)
     report = run_bench(
-        source, target=target, runtime=runtime, ticks=ticks, warmup=warmup, threads=threads,
-        spinning=spin, hz=hz, budget_ms=budget_ms, gate=gate, program=program,
+        source,
+        target=target,
+        runtime=runtime,
+        ticks=ticks,
+        warmup=warmup,
+        threads=threads,
+        spinning=spin,
+        hz=hz,
+        budget_ms=budget_ms,
+        gate=gate,
+        program=program,
         loop_params=params,
     )
     if json_out:
@@ -236,6 +276,8 @@ def main() -> None:
     except Exception as e:
         if _state["debug"]:
             traceback.print_exc()
-        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+            file=sys.stderr,
+        )
         sys.exit(EXIT_INTERNAL)

@@ -22,8 +22,10 @@ def console() -> Console:
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     if plain():
-        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-                  for i, c in enumerate(columns)]
+        widths = [
+            max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+            for i, c in enumerate(columns)
+        ]
         print(title)
         print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
         for r in rows:

@@ -89,8 +89,12 @@ def export_onnx(
 
 def _source_info(source: Source) -> dict[str, Any]:
     if isinstance(source, TorchSource):
-        return {"ref": source.ref, "sha256": source.sha256, "weights": source.weights,
-                "type": "torch"}
+        return {
+            "ref": source.ref,
+            "sha256": source.sha256,
+            "weights": source.weights,
+            "type": "torch",
+        }
     return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
 
 
@@ -129,7 +133,9 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
             onnx.shape_inference.infer_shapes_path(str(path), str(path), strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         first = str(e).strip().splitlines()[0]
-        raise ExportError(f"{source.ref}: network {net.name!r} fails the ONNX checker: {first}")
+        raise ExportError(
+            f"{source.ref}: network {net.name!r} fails the ONNX checker: {first}"
+        ) from None
     return path
 
 
@@ -165,7 +171,11 @@ def _copy_onnx(source: OnnxSource, folder: Path) -> dict[str, Path]:
 
 
 def _parity(
-    source: Source, ort_rt: OrtRuntime, files: dict[str, Path], threads: int, seed: int,
+    source: Source,
+    ort_rt: OrtRuntime,
+    files: dict[str, Path],
+    threads: int,
+    seed: int,
     tick_checks: int,
 ) -> list[ParityRow]:
     spec = source.spec
@@ -176,8 +186,13 @@ def _parity(
     rows: list[ParityRow] = []
     for net in spec.networks:
         feeds = source.sample_inputs.get(net.name) or net.sample_inputs(seed)
-        rows += compare("network", net.name, ref.run(net.name, feeds),
-                        ort_rt.run(net.name, feeds), spec.tolerance)
+        rows += compare(
+            "network",
+            net.name,
+            ref.run(net.name, feeds),
+            ort_rt.run(net.name, feeds),
+            spec.tolerance,
+        )
     if tick_checks and isinstance(source, TorchSource) and spec.program.name != "single-call":
         program = build_program(spec.program)
         rows += tick_parity(program, ref, ort_rt, spec.tick_tolerance, ticks=tick_checks)

@@ -70,16 +70,20 @@ def compare(scope: str, name: str, ref: Arrays, got: Arrays, tol: Tolerance) -> 
         err = float(np.abs(r64 - g64).max()) if np.isfinite(g64).all() else float("inf")
         rows.append(
             ParityRow(
-                scope, name, key, err, max_ref, cosine(r, g), tol.atol + tol.rtol * max_ref,
+                scope,
+                name,
+                key,
+                err,
+                max_ref,
+                cosine(r, g),
+                tol.atol + tol.rtol * max_ref,
                 tol.min_cosine,
             )
         )
     return rows
 
 
-def run_ticks(
-    program: LoopProgram, runtime: Runtime, ticks: int, seed: int = 0
-) -> list[Arrays]:
+def run_ticks(program: LoopProgram, runtime: Runtime, ticks: int, seed: int = 0) -> list[Arrays]:
     """Run ``ticks`` ticks from a fresh episode on seeded observations; return every output."""
     program.reset(seed)
     rng = np.random.default_rng(seed + 1)

@@ -7,6 +7,7 @@ gets its own initialisation (``nn.TransformerEncoder`` deep-copies one layer).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -18,11 +19,15 @@ class MLP(nn.Sequential):
     """Linear layers with an activation between them (none after the last)."""
 
     def __init__(
-        self, d_in: int, hidden: list[int] | tuple[int, ...], d_out: int, act: type[nn.Module] = nn.ELU
+        self,
+        d_in: int,
+        hidden: list[int] | tuple[int, ...],
+        d_out: int,
+        act: type[nn.Module] = nn.ELU,
     ) -> None:
         layers: list[nn.Module] = []
         dims = [d_in, *hidden]
-        for a, b in zip(dims[:-1], dims[1:], strict=True):
+        for a, b in itertools.pairwise(dims):
             layers += [nn.Linear(a, b), act()]
         layers.append(nn.Linear(dims[-1], d_out))
         super().__init__(*layers)
@@ -120,7 +125,9 @@ class BasicBlock(nn.Module):
         self.n2 = group_norm(c_out)
         self.skip: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), group_norm(c_out))
+            self.skip = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), group_norm(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.n1(self.conv1(x)))
@@ -185,6 +192,7 @@ class SinusoidalPosEmb(nn.Module):
         super().__init__()
         half = dim // 2
         freqs = torch.exp(torch.arange(half) * (-math.log(10000.0) / (half - 1)))
+        self.freqs: torch.Tensor
         self.register_buffer("freqs", freqs, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,9 @@ class ZooEntry(ABC):
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return dataclasses.asdict(cfg)
+    return dict(cfg)
 
 
 ZOO: Registry[ZooEntry] = Registry("zoo model")
