@@ -159,17 +159,22 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class ProgramSpec:
-    """Which registered control-loop program runs a model's networks, and its parameters."""
+    """Which registered control-loop program runs a model's networks, and its parameters.
+
+    ``hz`` is the program's own loop rate when it differs from the model's (a world model acts
+    at 50 Hz but plans at 10 Hz); None means the model's rate.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    hz: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params)}
+        return {"name": self.name, "params": dict(self.params), "hz": self.hz}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProgramSpec:
-        return cls(name=d["name"], params=dict(d.get("params", {})))
+        return cls(name=d["name"], params=dict(d.get("params", {})), hz=d.get("hz"))
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,28 @@ def test_latency_stats_from_known_samples():
     assert s.jitter == pytest.approx(s.p99 - s.p50)
     assert s.deadline_misses == 10
     assert s.mean == pytest.approx(50.5)
+
+
+def test_program_switch_uses_its_own_loop_rate(cli, tmp_path):
+    out = tmp_path / "wm"
+    assert cli("export", "zoo:world-model:tiny", "--out", out).code == 0
+    r = cli(
+        "bench",
+        out,
+        "--program",
+        "plan",
+        "--ticks",
+        "2",
+        "--warmup",
+        "0",
+        "--budget-ms",
+        "60000",
+        "--json",
+        tmp_path / "r.json",
+    )
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["model"]["program"] == "rssm-plan"
+    assert rep["loop"]["hz"] == 10.0  # planning runs at 10 Hz, acting at 50 Hz
+    horizon = rep["model"]["program_params"]["horizon"]
+    assert rep["model"]["calls_per_tick"]["imagine"] == horizon

@@ -119,7 +119,10 @@ def parse_loop_params(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def resolve_program(source: Source, program: str | None, overrides: dict[str, Any]) -> LoopProgram:
+def resolve_program(
+    source: Source, program: str | None, overrides: dict[str, Any]
+) -> tuple[LoopProgram, float]:
+    """The loop program to run (with ``--loop`` overrides) and its loop rate."""
     spec = source.spec
     if program is None:
         pspec = spec.program
@@ -134,7 +137,8 @@ def resolve_program(source: Source, program: str | None, overrides: dict[str, An
             f"--loop {unknown[0]}: not a parameter of program {pspec.name!r}; "
             f"known: {', '.join(sorted(pspec.params))}"
         )
-    return build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
+    prog = build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
+    return prog, pspec.hz or spec.hz
 
 
 def _runtime(
@@ -212,8 +216,8 @@ def bench(
     if threads < 1:
         raise BadInputError(f"--threads must be >= 1 (got {threads})")
     source = load(model) if isinstance(model, str) else model
-    prog = resolve_program(source, program, loop_params or {})
-    rate = hz or source.spec.hz
+    prog, program_hz = resolve_program(source, program, loop_params or {})
+    rate = hz or program_hz
     budget = budget_ms or tgt.budget_ms(rate)
     budget_source = (
         "--budget-ms" if budget_ms else f"default: loop period x {tgt.headroom} headroom"

@@ -12,6 +12,7 @@ export is a plain batched MatMul every backend handles.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -48,7 +49,7 @@ class NormMLP(nn.Sequential):
 
     def __init__(self, d_in: int, units: int, layers: int, d_out: int) -> None:
         dims = [d_in] + [units] * layers
-        mods: list[nn.Module] = [NormLinear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)]
+        mods: list[nn.Module] = [NormLinear(a, b) for a, b in itertools.pairwise(dims)]
         super().__init__(*mods, nn.Linear(dims[-1], d_out))
 
 

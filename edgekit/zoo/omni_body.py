@@ -8,7 +8,7 @@ padded to ``max_limbs`` with a key padding mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from torch import nn
@@ -75,11 +75,11 @@ def _quadruped12() -> list[Joint]:
     # Unitree Go1-like: per leg hip abduction (x), thigh (y), calf (y); legs FR, FL, RR, RL
     joints = []
     for fore, side in ((1.0, -1.0), (1.0, 1.0), (-1.0, -1.0), (-1.0, 1.0)):
-        hip = (0.1881 * fore, 0.04675 * side, 0.0)
+        hip, thigh_at = (0.1881 * fore, 0.04675 * side, 0.0), (0.0, 0.08 * side, 0.0)
         thigh = 0.8 if fore > 0 else 1.0
         joints += [
             Joint(X, -0.863, 0.863, 1, 0.08, 0.696, 23.7, hip, side, "leg", 0.0),
-            Joint(Y, -0.686, 4.501, 2, 0.213, 1.013, 23.7, (0.0, 0.08 * side, 0.0), side, "leg", thigh),
+            Joint(Y, -0.686, 4.501, 2, 0.213, 1.013, 23.7, thigh_at, side, "leg", thigh),
             Joint(Y, -2.818, -0.888, 3, 0.213, 0.166, 35.55, (0.0, 0.0, -0.213), side, "leg", -1.5),
         ]  # fmt: skip
     return joints
@@ -227,7 +227,7 @@ class OmniBodyEntry(ZooEntry):
         "MetaMorph limb-token transformer (width 128, 5 layers, 2 heads, FFN 1024, 24 limbs) "
         "driving a 7-DoF arm, a 12-DoF quadruped and a 19-DoF humanoid with one set of weights"
     )
-    presets = {
+    presets: ClassVar[dict[str, Any]] = {
         "tiny": OmniBodyConfig(
             width=32, depth=1, heads=2, ffn=64, max_limbs=20, decoder_hidden=(32,)
         ),

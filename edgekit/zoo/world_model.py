@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.world_model import ActorNet, EncoderNet, ImagineNet, PosteriorNet, WorldModel
-from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
 from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
 
 
@@ -189,7 +190,7 @@ class WorldModelEntry(ZooEntry):
         "DreamerV3 RSSM size12m (block GRU deter 2048, 32x16 categorical, CNN 64x64); "
         "act = encode + posterior + actor, plan = CEM over 512 x 15 imagined steps"
     )
-    presets = {
+    presets: ClassVar[dict[str, Any]] = {
         "tiny": WorldModelConfig(
             deter=32,
             hidden=16,
@@ -201,7 +202,7 @@ class WorldModelEntry(ZooEntry):
             candidates=16,
             horizon=3,
             elites=4,
-        ),  # fmt: skip
+        ),
         "default": WorldModelConfig(),
     }
 
@@ -250,7 +251,6 @@ class WorldModelEntry(ZooEntry):
             RSSMPlanProgram.name,
             {
                 **common,
-                "hz": cfg.plan_hz,
                 "candidates": cfg.candidates,
                 "horizon": cfg.horizon,
                 "iterations": cfg.iterations,
@@ -258,6 +258,7 @@ class WorldModelEntry(ZooEntry):
                 "gamma": cfg.gamma,
                 "plan_std": cfg.plan_std,
             },
+            hz=cfg.plan_hz,
         )
         return ModelSpec(
             kind=self.kind,
@@ -266,6 +267,5 @@ class WorldModelEntry(ZooEntry):
             program=act,
             programs={"act": act, "plan": plan},
             hz=cfg.hz,
-            tolerance=Tolerance(),
             config=config_dict(cfg),
         )
