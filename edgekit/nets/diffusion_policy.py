@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -47,15 +50,30 @@ class DiffusionObsEncoder(nn.Module):
         return torch.cat([feat, proprio], dim=-1).flatten(1)
 
 
-class Conv1dBlock(nn.Sequential):
+class Conv1dBlock(nn.Module):
     """Conv1d -> GroupNorm -> Mish."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, groups: int = 8) -> None:
-        super().__init__(
+        super().__init__()
+        self.block = nn.Sequential(
             nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
             group_norm(c_out, groups),
             nn.Mish(),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class Resample1d(nn.Module):
+    """Chi's Downsample1d (strided Conv1d) or Upsample1d (ConvTranspose1d): time x 1/2 or x 2."""
+
+    def __init__(self, dim: int, up: bool) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose1d(dim, dim, 4, 2, 1) if up else nn.Conv1d(dim, dim, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
 
 
 class ConditionalResidualBlock1D(nn.Module):
@@ -99,7 +117,7 @@ class ConditionalUnet1D(nn.Module):
     ) -> None:
         super().__init__()
         all_dims = [action_dim, *down_dims]
-        in_out = list(zip(all_dims[:-1], all_dims[1:], strict=True))
+        in_out = list(pairwise(all_dims))
         d = step_embed_dim
         self.diffusion_step_encoder = nn.Sequential(
             SinusoidalPosEmb(d), nn.Linear(d, 4 * d), nn.Mish(), nn.Linear(4 * d, d)
@@ -112,7 +130,7 @@ class ConditionalUnet1D(nn.Module):
         self.down_modules = nn.ModuleList()
         for i, (a, b) in enumerate(in_out):
             last = i == len(in_out) - 1
-            down: nn.Module = nn.Identity() if last else nn.Conv1d(b, b, 3, 2, 1)
+            down: nn.Module = nn.Identity() if last else Resample1d(b, up=False)
             self.down_modules.append(nn.ModuleList([block(a, b), block(b, b), down]))
         mid = all_dims[-1]
         self.mid_modules = nn.ModuleList([block(mid, mid), block(mid, mid)])
@@ -120,7 +138,7 @@ class ConditionalUnet1D(nn.Module):
         # undoes exactly the len(down_dims) - 1 downsamplings.
         self.up_modules = nn.ModuleList()
         for a, b in reversed(in_out[1:]):
-            up = nn.ConvTranspose1d(a, a, 4, 2, 1)
+            up = Resample1d(a, up=True)
             self.up_modules.append(nn.ModuleList([block(2 * b, a), block(a, a), up]))
         self.final_conv = nn.Sequential(
             Conv1dBlock(down_dims[0], down_dims[0], kernel, groups),
@@ -133,13 +151,15 @@ class ConditionalUnet1D(nn.Module):
         g = torch.cat([self.diffusion_step_encoder(timestep), cond], dim=-1)
         x = sample.transpose(1, 2)  # (B, action_dim, horizon): convolve over time
         skips = []
-        for res1, res2, down in self.down_modules:
+        for stage in self.down_modules:
+            res1, res2, down = cast(nn.ModuleList, stage)
             x = res2(res1(x, g), g)
             skips.append(x)
             x = down(x)
         for m in self.mid_modules:
             x = m(x, g)
-        for res1, res2, up in self.up_modules:
+        for stage in self.up_modules:
+            res1, res2, up = cast(nn.ModuleList, stage)
             x = torch.cat([x, skips.pop()], dim=1)
             x = up(res2(res1(x, g), g))
         return self.final_conv(x).transpose(1, 2)
