@@ -38,15 +38,17 @@ class TickContext:
     """Handed to a program each tick: calls networks and times every stage.
 
     ``stage_ns`` accumulates nanoseconds per stage within the current tick: one entry per network
-    name (all its calls together) and one per host stage.
+    name (all its calls together) and one per host stage. ``calls`` counts network calls and
+    ``host_calls`` host-stage entries (a scheduler update runs once per denoising step).
     """
 
-    __slots__ = ("calls", "runtime", "stage_ns")
+    __slots__ = ("calls", "host_calls", "runtime", "stage_ns")
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.stage_ns: dict[str, int] = {}
         self.calls: dict[str, int] = {}
+        self.host_calls: dict[str, int] = {}
 
     def call(self, network: str, feeds: Arrays) -> Arrays:
         t0 = perf_counter_ns()
@@ -62,10 +64,12 @@ class TickContext:
             yield
         finally:
             self.stage_ns[stage] = self.stage_ns.get(stage, 0) + perf_counter_ns() - t0
+            self.host_calls[stage] = self.host_calls.get(stage, 0) + 1
 
     def clear(self) -> None:
         self.stage_ns = {}
         self.calls = {}
+        self.host_calls = {}
 
 
 class LoopProgram:

@@ -228,7 +228,7 @@ def bench(
         samples = time_ticks(prog, rt, ticks, warmup, seed)
         settings = rt.settings()
     stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
-    stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns)
+    stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns, samples.calls)
     return BenchReport(
         model={
             "ref": source.ref,
@@ -253,7 +253,10 @@ def bench(
 
 
 def _stage_rows(
-    prog: LoopProgram, stage_ns: dict[str, np.ndarray], tick_ns: np.ndarray
+    prog: LoopProgram,
+    stage_ns: dict[str, np.ndarray],
+    tick_ns: np.ndarray,
+    observed_calls: dict[str, int],
 ) -> list[StageRow]:
     calls = prog.calls_per_tick()
     mean_tick = float(tick_ns.mean())
@@ -265,7 +268,7 @@ def _stage_rows(
             StageRow(
                 name,
                 "network" if name in calls else "host",
-                calls.get(name, 1),
+                observed_calls.get(name, calls.get(name, 1)),
                 float(np.median(ns)) / 1e6,
                 float(ns.mean()) / 1e6,
                 float(ns.mean()) / mean_tick,

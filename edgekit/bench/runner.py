@@ -20,7 +20,7 @@ from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 class TickSamples:
     tick_ns: np.ndarray  # (n,)
     stage_ns: dict[str, np.ndarray]  # stage -> (n,)
-    calls: dict[str, int]  # network -> calls per tick (as observed)
+    calls: dict[str, int]  # stage (network or host step) -> entries in the last tick
 
 
 def check_first_tick(program: LoopProgram, runtime: Runtime, obs: Arrays) -> None:
@@ -65,4 +65,4 @@ def time_ticks(
             if stage not in stage_ns:
                 stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
             stage_ns[stage][i] = ns
-    return TickSamples(tick_ns, stage_ns, dict(ctx.calls))
+    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls})
