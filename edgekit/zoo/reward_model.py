@@ -12,10 +12,9 @@ from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.reward_model import ClipRewardModel
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
 from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.hostops import ImageNormalizer
 
 # ImageNet statistics: the ResNet encoders of LeRobot's reward classifier are ImageNet-pretrained
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -87,20 +86,14 @@ class RewardRerankProgram(LoopProgram):
 
     def reset(self, seed: int = 0) -> None:
         super().reset(seed)
-        # (3, 1, 1): applied after the transpose to channels-first; /255 folded in
-        self.img_mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(3, 1, 1) * 255.0
-        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, np.float32).reshape(3, 1, 1) * 255.0)
+        self.normalize = ImageNormalizer()
         self.inv_temp = np.float32(1.0 / self.params["temperature"])
 
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
         with ctx.host("preprocess"):
             clips = obs["candidate_frames"]
             n = clips.shape[0]
-            # (N, T, cams, H, W, 3) uint8 -> (N, T, cams, 3, H, W) float32 in one copy, then
-            # normalize in place: ~7x faster than normalizing first and transposing floats
-            frames = np.ascontiguousarray(clips.transpose(0, 1, 2, 5, 3, 4), np.float32)
-            frames -= self.img_mean
-            frames *= self.img_scale
+            frames = self.normalize(clips)  # (N, T, cams, 3, H, W)
             instruction = np.repeat(obs["instruction"].astype(np.int64)[None], n, axis=0)
         scores = ctx.call("reward", {"frames": frames, "instruction": instruction})["reward"]
         with ctx.host("rerank"):

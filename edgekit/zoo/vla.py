@@ -12,10 +12,9 @@ from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.vla import ChunkedVLA
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
 from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.hostops import ImageNormalizer
 
 # ImageNet statistics: the ResNet backbones of ACT / LeRobot are ImageNet-pretrained
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,7 @@ class VLAChunkProgram(LoopProgram):
         super().reset(seed)
         p = self.params
         f32 = np.float32
-        # (3, 1, 1): applied after the transpose to channels-first; /255 folded in
-        self.img_mean = np.asarray(IMAGENET_MEAN, f32).reshape(3, 1, 1) * 255.0
-        self.img_scale = 1.0 / (np.asarray(IMAGENET_STD, f32).reshape(3, 1, 1) * 255.0)
+        self.normalize = ImageNormalizer()
         self.proprio_mean = np.asarray(p["proprio_mean"], f32)
         self.proprio_std = np.asarray(p["proprio_std"], f32)
         self.action_mean = np.asarray(p["action_mean"], f32)
@@ -108,11 +105,7 @@ class VLAChunkProgram(LoopProgram):
 
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
         with ctx.host("preprocess"):
-            # (cams, H, W, 3) uint8 -> (1, cams, 3, H, W) float32; transposing while converting
-            # in one copy, then normalizing in place, is ~7x faster than the other way round
-            images = np.ascontiguousarray(obs["images"].transpose(0, 3, 1, 2)[None], np.float32)
-            images -= self.img_mean
-            images *= self.img_scale
+            images = self.normalize(obs["images"])[None]  # (1, cams, 3, H, W)
             proprio = (obs["proprio"].astype(np.float32) - self.proprio_mean) / self.proprio_std
             feeds: Arrays = {
                 "images": images,
