@@ -43,6 +43,17 @@ def line(text: str) -> None:
     console().print(text, markup=False, highlight=False) if not plain() else print(text)
 
 
+def verdict(passed: bool, text: str) -> None:
+    """The last line of a report: plain in CI, bold green/red on a terminal."""
+    word = "PASS" if passed else "FAIL"
+    if plain():
+        print(f"verdict: {word}  {text}")
+    else:
+        style = "bold green" if passed else "bold red"
+        Console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
+        Console().print(text, markup=False, highlight=False)
+
+
 def si(n: float, unit: str = "") -> str:
     for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:

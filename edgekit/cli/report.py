@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgekit.bench.api import BenchReport
-from edgekit.cli.render import line, table
+from edgekit.cli.render import line, table, verdict
 
 
 def print_bench(r: BenchReport) -> None:
@@ -55,8 +55,7 @@ def print_bench(r: BenchReport) -> None:
     )
     for note in r.notes:
         line(f"note: {note}")
-    verdict = "PASS" if r.passed else "FAIL"
-    line(
-        f"verdict: {verdict}  {r.gate} {s.stat(r.gate):.3f} ms vs budget {r.budget_ms:.2f} ms "
-        f"({r.budget_source})"
+    verdict(
+        r.passed,
+        f"{r.gate} {s.stat(r.gate):.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source})",
     )
