@@ -194,6 +194,63 @@ def export(
 
 
 @app.command()
+def quantize(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
+    calib: Annotated[
+        str | None,
+        typer.Option("--calib", help="Calibration .npz or folder (see calib_data/README.md), "
+                     "or 'synthetic' to calibrate on generated observations explicitly."),
+    ] = None,
+    precision: Annotated[str, typer.Option("--precision", help="int8, int4 or mixed.")] = "int8",
+    target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
+    max_error: Annotated[
+        float | None,
+        typer.Option("--max-error", help="Gate: worst whole-tick relative L2 vs FP32 (exit 1)."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="Calibration: minmax, percentile or entropy.")
+    ] = "minmax",
+    block_size: Annotated[int, typer.Option("--block-size", help="INT4 block size.")] = 32,
+    asymmetric: Annotated[
+        bool, typer.Option("--asymmetric", help="INT4: asymmetric weights (zero points).")
+    ] = False,
+    latency_ticks: Annotated[
+        int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
+    ] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+) -> None:
+    """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
+    from edgekit.artifacts import check_out_dir
+    from edgekit.cli.report import print_quantize, write_json
+    from edgekit.quantize import QuantizeConfig, QuantizeGateFailed
+    from edgekit.quantize import quantize as run_quantize
+    from edgekit.targets import get_target
+
+    config = QuantizeConfig(
+        precision=precision, target=get_target(target).name, method=method,
+        block_size=block_size, symmetric=not asymmetric, max_error=max_error,
+        latency_ticks=latency_ticks,
+    )
+    check_out_dir(out, force)
+    source = _load(model, weights, inputs, allow_pickle)
+    try:
+        result = run_quantize(source, out, config, calib, force=force)
+    except QuantizeGateFailed as e:
+        print_quantize(e.result)
+        if json_out:
+            write_json(json_out, e.result.report)
+        raise
+    print_quantize(result)
+    if json_out:
+        write_json(json_out, result.report)
+
+
+@app.command()
 def bench(
     model: ModelArg,
     target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",

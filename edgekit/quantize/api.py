@@ -1,0 +1,201 @@
+"""``edgekit quantize``: orchestrates calibration, the precision's handler, fidelity and the gate.
+
+Flow: FP32 ONNX networks (exported if the source is PyTorch) -> calibration observations
+(split: the last part is held out) -> each network's real inputs captured by running the FP32
+loop programs on them -> the precision's handler writes quantized networks -> whole-tick
+fidelity vs FP32 on the held-out observations, on the runtime the target uses -> gate -> an
+artifact folder that ``edgekit export`` and ``edgekit bench`` take as it is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.errors import BadInputError, GateFailed, InputSpecError
+from edgekit.loader import OnnxSource, Source, TorchSource, load
+from edgekit.loop import LoopProgram, build_program
+from edgekit.quantize.capture import capture
+from edgekit.quantize.config import QuantizeConfig
+from edgekit.quantize.fidelity import FidelityRow, tick_fidelity, worst_error
+from edgekit.quantize.handlers import HANDLERS, Context, Outcome
+from edgekit.runtimes import OrtRuntime, default_threads
+from edgekit.targets import get_target
+
+
+@dataclass
+class QuantizeResult:
+    out: Path
+    config: QuantizeConfig
+    report: dict[str, Any]
+    fidelity: list[FidelityRow] = field(default_factory=list)
+
+    @property
+    def error(self) -> float:
+        return worst_error(self.fidelity)
+
+    @property
+    def passed(self) -> bool:
+        return self.config.max_error is None or self.error <= self.config.max_error
+
+
+class QuantizeGateFailed(GateFailed):
+    """The quantized model misses ``--max-error``; nothing was written. Carries the report."""
+
+    def __init__(self, message: str, result: QuantizeResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def quantize(
+    model: str | Source,
+    out: str | Path,
+    config: QuantizeConfig,
+    calib: str | Path | None,
+    *,
+    force: bool = False,
+) -> QuantizeResult:
+    """Quantize ``model`` into the artifact folder ``out``.
+
+    ``calib`` is a calibration ``.npz`` (or folder), or the string ``"synthetic"`` to
+    calibrate on generated observations explicitly; None is an error (never calibrate on made-up
+    data silently).
+
+    Raises:
+        QuantizeGateFailed: fidelity misses ``config.max_error`` (exit 1); nothing is written.
+        BadInputError / InputSpecError: bad model, data or option (exit 2).
+    """
+    from edgekit.calib import load_calibration, synthesize_for_program
+
+    target = get_target(config.target)
+    handler = HANDLERS[config.precision]
+    handler.check_target(config, target)
+    out = Path(out)
+    from edgekit.artifacts import check_out_dir
+
+    check_out_dir(out, force)
+    if calib is None:
+        raise InputSpecError(
+            "--calib is required: a calibration .npz (see calib_data/README.md), or "
+            "`--calib synthetic` to calibrate on generated observations explicitly"
+        )
+    source = load(model) if isinstance(model, str) else model
+    programs = _programs(source)
+    default = next(iter(programs.values()))
+    if str(calib) == "synthetic":
+        cset = synthesize_for_program(default, n=32, seed=config.seed)
+    else:
+        cset = load_calibration(Path(calib), default.observation_spec())
+    calib_set, holdout_set = cset.split(config.holdout)
+    threads = default_threads()
+    with tempfile.TemporaryDirectory(prefix="edgekit-quantize-") as tmpdir:
+        work = Path(tmpdir)
+        fp32_files = _fp32_files(source, work)
+        fp32 = OrtRuntime(fp32_files, threads=threads)
+        feeds, ran = capture(programs, fp32, calib_set.observations(), config.max_feeds,
+                             config.seed)
+        holdout_feeds, _ = capture(programs, fp32, holdout_set.observations(), config.max_feeds,
+                                   config.seed)
+        missing = sorted(set(fp32_files) - set(feeds))
+        if missing:
+            raise InputSpecError(
+                f"calibration data reaches no program that calls network(s) {missing}: check "
+                "the observation names/shapes in the calibration file"
+            )
+        fid_programs = {n: programs[n] for n in ran}
+        holdout_obs = holdout_set.observations()
+
+        def fidelity(runtime: Any) -> list[FidelityRow]:
+            return tick_fidelity(fid_programs, fp32, runtime, holdout_obs, config.seed)
+
+        ctx = Context(config, target, fp32_files, fp32, feeds, holdout_feeds, fidelity, work,
+                      threads, program=default)
+        with staging_dir(out, force) as stage:
+            outcome: Outcome = handler.run(ctx, stage)
+            result = QuantizeResult(out, config, {}, outcome.fidelity)
+            result.report = _report(config, target, source, cset, calib_set, holdout_set,
+                                    fp32_files, outcome, ran, result)
+            if not result.passed:
+                raise QuantizeGateFailed(
+                    f"fidelity gate missed: worst whole-tick relative L2 {result.error:.4f} > "
+                    f"--max-error {config.max_error} ({outcome.scheme}); nothing written",
+                    result,
+                )
+            manifest = Manifest(
+                stage="quantize",
+                format="onnx",
+                source=_source_info(source),
+                spec=source.spec,
+                files={n: {"file": p.name, "sha256": sha256_file(p)}
+                       for n, p in outcome.files.items()},
+                checks={"quantize": result.report},
+            )
+            write_manifest(stage, manifest)
+    return result
+
+
+def _programs(source: Source) -> dict[str, LoopProgram]:
+    """Every loop program of the model, the default first (its observations define the data)."""
+    spec = source.spec
+    first = next((k for k, p in spec.programs.items() if p == spec.program), "default")
+    out = {first: build_program(spec.program)}
+    for name, p in spec.programs.items():
+        if name != first:
+            out[name] = build_program(p)
+    return out
+
+
+def _fp32_files(source: Source, work: Path) -> dict[str, Path]:
+    if isinstance(source, OnnxSource):
+        return dict(source.files)
+    assert isinstance(source, TorchSource)
+    from edgekit.export.onnx import export_onnx
+
+    res = export_onnx(source, work / "fp32", tick_checks=1)
+    return {n: work / "fp32" / e["file"] for n, e in res.manifest.files.items()}
+
+
+def _source_info(source: Source) -> dict[str, Any]:
+    if isinstance(source, TorchSource):
+        return {"ref": source.ref, "sha256": source.sha256, "weights": source.weights,
+                "type": "torch"}
+    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
+
+
+def _report(config: QuantizeConfig, target: Any, source: Source, cset: Any, calib_set: Any,
+            holdout_set: Any, fp32_files: dict[str, Path], outcome: Outcome, ran: list[str],
+            result: QuantizeResult) -> dict[str, Any]:
+    fp32_bytes = sum(p.stat().st_size for p in fp32_files.values())
+    q_bytes = sum(p.stat().st_size for p in outcome.files.values())
+    if fp32_bytes <= 0:
+        raise BadInputError("FP32 networks are empty")
+    return {
+        "precision": config.precision,
+        "target": target.name,
+        "scheme": outcome.scheme,
+        "scheme_detail": outcome.scheme_detail,
+        "method": config.method,
+        "calibration": {
+            **cset.to_dict_summary(),
+            "calibration_samples": calib_set.n,
+            "holdout_samples": holdout_set.n,
+            "programs_run": ran,
+        },
+        "size_bytes": {"fp32": fp32_bytes, "quantized": q_bytes, "ratio": q_bytes / fp32_bytes},
+        "kept_float": outcome.kept_float,
+        "fidelity": {
+            "reference": "FP32 ONNX on onnxruntime (optimizations on), same observations and noise",
+            "measured_on": outcome.measured_on,
+            "holdout_ticks": holdout_set.n,
+            "worst_rel_l2": result.error,
+            "max_error": config.max_error,
+            "passed": result.passed,
+            "rows": [r.to_dict() for r in outcome.fidelity],
+        },
+        "latency": outcome.latency,
+        "extra": outcome.extra,
+        "config": config.to_dict(),
+    }

@@ -1,0 +1,212 @@
+"""One handler per precision (int8, int4, mixed), registered in ``HANDLERS``.
+
+A handler writes the quantized networks into the staging folder and measures them; the
+orchestrator (``api.py``) owns data, gating and the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import BadInputError
+from edgekit.loop import LoopProgram
+from edgekit.quantize.capture import Feeds
+from edgekit.quantize.config import QuantizeConfig
+from edgekit.quantize.fidelity import FidelityRow, worst_error
+from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
+from edgekit.quantize.schemes import Scheme, int8_schemes
+from edgekit.runtimes import OrtRuntime
+from edgekit.targets import Target
+
+
+@dataclass
+class Context:
+    config: QuantizeConfig
+    target: Target
+    fp32_files: dict[str, Path]
+    fp32: OrtRuntime
+    feeds: Feeds
+    holdout_feeds: Feeds
+    fidelity: Callable[[Any], list[FidelityRow]]
+    work: Path
+    threads: int
+    program: LoopProgram | None = None  # the default loop program, for the latency check
+
+
+@dataclass
+class Outcome:
+    files: dict[str, Path]
+    scheme: str
+    fidelity: list[FidelityRow]
+    measured_on: str
+    scheme_detail: dict[str, Any] = field(default_factory=dict)
+    kept_float: list[str] = field(default_factory=list)
+    latency: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Handler:
+    def check_target(self, config: QuantizeConfig, target: Target) -> None:
+        """Refuse precision/target pairs the target cannot run, before any work."""
+
+    def run(self, ctx: Context, stage: Path) -> Outcome:
+        raise NotImplementedError
+
+
+def measure_latency(ctx: Context, runtime: Any, label: str) -> dict[str, Any]:
+    """Whole-tick p50, FP32 vs quantized, alternating blocks in one process (measured here)."""
+    from edgekit.bench.runner import time_ticks
+
+    if ctx.program is None or ctx.config.latency_ticks <= 0:
+        return {"measured": False, "why": "latency check disabled"}
+    n = max(1, ctx.config.latency_ticks // 3)
+    a: list[np.ndarray] = []
+    b: list[np.ndarray] = []
+    for _ in range(3):
+        a.append(time_ticks(ctx.program, ctx.fp32, n, warmup=1).tick_ns)
+        b.append(time_ticks(ctx.program, runtime, n, warmup=1).tick_ns)
+    fp32_ms = float(np.median(np.concatenate(a))) / 1e6
+    q_ms = float(np.median(np.concatenate(b))) / 1e6
+    return {
+        "measured": True,
+        "where": label,
+        "method": f"whole-tick p50, {3 * n} ticks each, FP32 and quantized alternating",
+        "fp32_p50_ms": fp32_ms,
+        "quantized_p50_ms": q_ms,
+        "speedup": fp32_ms / q_ms if q_ms > 0 else None,
+        "threads": ctx.threads,
+    }
+
+
+def _host_label(target: Target) -> str:
+    if target.family == "cpu":
+        return "this host's CPU, onnxruntime"
+    return f"this host's CPU, onnxruntime (not {target.device}: its latency is not measured here)"
+
+
+# --- int8 ------------------------------------------------------------------------------------
+
+
+class Int8Handler(Handler):
+    def run(self, ctx: Context, stage: Path) -> Outcome:
+        schemes = int8_schemes(ctx.target)
+        if schemes[0].backend == "qnn":
+            return qnn_int8(ctx, stage, schemes)
+        scheme = schemes[0]
+        nets = prepare_all(ctx, scheme)
+        files = {n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method)
+                 for n, p in nets.items()}
+        rt = OrtRuntime(files, threads=ctx.threads)
+        return Outcome(
+            files, scheme.name, ctx.fidelity(rt), "onnxruntime CPU (optimizations on)",
+            scheme.to_dict(), latency=measure_latency(ctx, rt, _host_label(ctx.target)),
+            extra={"quantized_nodes": {n: len(p.candidates) for n, p in nets.items()}},
+        )
+
+
+def prepare_all(ctx: Context, scheme: Scheme) -> dict[str, PreparedNetwork]:
+    return {
+        n: prepare(n, path, ctx.work, scheme, ctx.feeds[n]) for n, path in ctx.fp32_files.items()
+    }
+
+
+def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
+    """A8W8 first; A16W8 when the error budget needs it (or when no budget is given: A8W8)."""
+    from edgekit.quantize.qnn import HtpRuntime, qnn_quantize
+
+    tried: list[dict[str, Any]] = []
+    outcome: Outcome | None = None
+    for scheme in schemes:
+        bits = 16 if scheme.activations == "uint16" else 8
+        files, summaries = {}, {}
+        for n, path in ctx.fp32_files.items():
+            files[n] = stage / f"{n}.onnx"
+            summaries[n] = qnn_quantize(path, files[n], ctx.feeds[n], activation_bits=bits)
+        rt = HtpRuntime(files, ctx.target.name)
+        rows = ctx.fidelity(rt)
+        err = worst_error(rows)
+        tried.append({"scheme": scheme.name, "worst_rel_l2": err})
+        outcome = Outcome(
+            files, scheme.name, rows, f"onnxruntime-qnn HTP simulator ({ctx.target.name})",
+            scheme.to_dict(),
+            latency={"measured": False,
+                     "why": "the HTP simulator's time is not device latency"},
+            extra={"placement": rt.placement(), "qnn": summaries, "tried": tried,
+                   "htp": rt.settings()},
+        )
+        if ctx.config.max_error is None or err <= ctx.config.max_error:
+            break
+    assert outcome is not None
+    return outcome
+
+
+# --- int4 ------------------------------------------------------------------------------------
+
+
+class Int4Handler(Handler):
+    def check_target(self, config: QuantizeConfig, target: Target) -> None:
+        if target.family == "qualcomm":
+            raise BadInputError(
+                f"--precision int4 --target {target.name}: INT4 weight-only is not supported "
+                "for the Hexagon HTP here; use --precision int8 (A8W8/A16W8)"
+            )
+
+    def run(self, ctx: Context, stage: Path) -> Outcome:
+        from edgekit.quantize.int4 import quantize_int4
+
+        cpu = ctx.target.family == "cpu"
+        fmt = "matmulnbits" if cpu else "qdq"
+        accuracy_level = 4 if cpu else None
+        files, stats = {}, {}
+        for n, path in ctx.fp32_files.items():
+            files[n] = stage / f"{n}.onnx"
+            s = quantize_int4(path, files[n], block_size=ctx.config.block_size,
+                              symmetric=ctx.config.symmetric, accuracy_level=accuracy_level,
+                              fmt=fmt)
+            stats[n] = s.to_dict()
+        rt = OrtRuntime(files, threads=ctx.threads)
+        detail = {"format": fmt, "block_size": ctx.config.block_size,
+                  "symmetric": ctx.config.symmetric, "accuracy_level": accuracy_level,
+                  "weights": "int4 weight-only; activations and Conv layers stay float"}
+        return Outcome(
+            files, f"int4-{fmt}", ctx.fidelity(rt), "onnxruntime CPU (optimizations on)", detail,
+            latency=measure_latency(ctx, rt, _host_label(ctx.target)), extra={"int4": stats},
+        )
+
+
+# --- mixed -----------------------------------------------------------------------------------
+
+
+class MixedHandler(Handler):
+    def run(self, ctx: Context, stage: Path) -> Outcome:
+        from edgekit.quantize.mixed import search
+
+        schemes = int8_schemes(ctx.target)
+        if schemes[0].backend == "qnn":  # on the HTP, mixed = the activation width the budget needs
+            return qnn_int8(ctx, stage, schemes)
+        scheme = schemes[0]
+        nets = prepare_all(ctx, scheme)
+        assert ctx.config.max_error is not None
+        found = search(nets, scheme, ctx, ctx.config.max_error)
+        files = {n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method,
+                                     found.keep_for(n))
+                 for n, p in nets.items()}
+        rt = OrtRuntime(files, threads=ctx.threads)
+        return Outcome(
+            files, f"{scheme.name}+float", ctx.fidelity(rt), "onnxruntime CPU (optimizations on)",
+            scheme.to_dict(), kept_float=found.kept_names(),
+            latency=measure_latency(ctx, rt, _host_label(ctx.target)),
+            extra={"search": found.to_dict()},
+        )
+
+
+HANDLERS: dict[str, Handler] = {
+    "int8": Int8Handler(),
+    "int4": Int4Handler(),
+    "mixed": MixedHandler(),
+}

@@ -1,0 +1,100 @@
+"""Mixed precision to an error budget: keep the most sensitive layers in float.
+
+1. Sensitivity: quantize one weighted layer at a time (the rest float) and measure its
+   network's output error on held-out inputs.
+2. Search: keep the k most sensitive layers in float, everything else INT8, and find the
+   smallest k whose whole-tick error meets the budget (binary search; the error falls as k
+   grows, and the result is checked directly).
+If no k short of keeping every layer meets it, the budget cannot be met: exit 1.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgekit.errors import GateFailed
+from edgekit.quantize.fidelity import network_error, worst_error
+from edgekit.quantize.int8 import PreparedNetwork, quantize_network
+from edgekit.quantize.schemes import Scheme
+from edgekit.runtimes import OrtRuntime
+
+if TYPE_CHECKING:
+    from edgekit.quantize.handlers import Context
+
+Layer = tuple[str, str]  # (network, node)
+
+
+@dataclass
+class SearchResult:
+    ranking: list[tuple[Layer, float]]  # most sensitive first
+    keep: list[Layer]
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+    def keep_for(self, network: str) -> set[str]:
+        return {node for net, node in self.keep if net == network}
+
+    def kept_names(self) -> list[str]:
+        return [f"{net}/{node}" for net, node in self.keep]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sensitivity": [{"layer": f"{n}/{d}", "rel_l2": e} for (n, d), e in self.ranking],
+            "kept_float": self.kept_names(),
+            "evaluations": self.evaluations,
+        }
+
+
+def search(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
+           budget: float) -> SearchResult:
+    with tempfile.TemporaryDirectory(dir=ctx.work) as tmp:
+        work = Path(tmp)
+        ranking = _sensitivity(nets, scheme, ctx, work)
+        layers = [layer for layer, _ in ranking]
+        result = SearchResult(ranking, [])
+
+        def tick_error(k: int) -> float:
+            keep = set(layers[:k])
+            files = {
+                n: quantize_network(p, work / f"{n}.k{k}.onnx", scheme, ctx.config.method,
+                                    {node for net, node in keep if net == n})
+                for n, p in nets.items()
+            }
+            err = worst_error(ctx.fidelity(OrtRuntime(files, threads=ctx.threads)))
+            result.evaluations.append({"kept_float": k, "worst_rel_l2": err})
+            return err
+
+        if tick_error(0) <= budget:
+            return result
+        lo, hi = 1, len(layers) - 1  # keeping every layer is not quantizing at all
+        best = None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if tick_error(mid) <= budget:
+                best, hi = mid, mid - 1
+            else:
+                lo = mid + 1
+        if best is None:
+            raise GateFailed(
+                f"--max-error {budget}: not met even with {len(layers) - 1} of {len(layers)} "
+                f"weighted layers kept in float (best whole-tick relative L2 "
+                f"{min(e['worst_rel_l2'] for e in result.evaluations):.4f}); nothing written"
+            )
+        result.keep = layers[:best]
+        return result
+
+
+def _sensitivity(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
+                 work: Path) -> list[tuple[Layer, float]]:
+    scores: list[tuple[Layer, float]] = []
+    for name, net in nets.items():
+        feeds = ctx.holdout_feeds.get(name) or net.feeds
+        for node in net.candidates:
+            others = set(net.candidates) - {node}
+            path = quantize_network(net, work / f"{name}.sens.onnx", scheme, ctx.config.method,
+                                    others)
+            rt = OrtRuntime({name: path}, threads=ctx.threads)
+            scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))
+    return sorted(scores, key=lambda s: s[1], reverse=True)

@@ -1,0 +1,61 @@
+"""Quantization schemes, chosen to fit the target's runtime.
+
+| target family | INT8 scheme | why |
+|---|---|---|
+| cpu (onnxruntime) | U8S8 QDQ: uint8 asymmetric activations, int8 symmetric per-channel weights | VNNI kernels; s8 activations were slower here (fewer fusions) |
+| jetson (TensorRT) | S8S8 explicit Q/DQ, symmetric, zero points 0, Q/DQ only on Conv/MatMul/Gemm inputs | implicit INT8 calibration is deprecated; TensorRT fuses input Q/DQ into its INT8 kernels |
+| qualcomm (HTP) | A8W8 or A16W8 per the QNN rules (``get_qnn_qdq_config``) | the HTP runs fixed point only; 16-bit activations recover what 8-bit loses |
+
+On every scheme only the weighted ops (Conv, ConvTranspose, Gemm, MatMul with a weight) are
+quantized by default: quantizing Add/Mul/Softmax/LayerNorm cost both error and speed here, and
+MatMuls between two activations (attention scores) are left in float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edgekit.errors import BadInputError
+from edgekit.targets import Target
+
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    backend: str  # "ort" (onnxruntime quantize_static) or "qnn" (get_qnn_qdq_config)
+    activations: str  # uint8 | int8 | uint16
+    weights: str  # int8 | uint8
+    activation_symmetric: bool
+    weight_symmetric: bool
+    per_channel: bool
+    op_types: tuple[str, ...] = WEIGHTED_OPS
+    quantize_outputs: bool = True  # False: Q/DQ on inputs of weighted ops only (TensorRT)
+    runs_on: str = "onnxruntime CPU"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "op_types": list(self.op_types)}
+
+
+CPU_U8S8 = Scheme("cpu-u8s8", "ort", "uint8", "int8", False, True, True)
+TRT_S8S8 = Scheme(
+    "tensorrt-s8s8", "ort", "int8", "int8", True, True, True, quantize_outputs=False,
+    runs_on="TensorRT (strongly typed, explicit Q/DQ); checked here on onnxruntime CPU",
+)
+QNN_A8W8 = Scheme("qnn-a8w8", "qnn", "uint8", "uint8", False, False, False,
+                  runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)")
+QNN_A16W8 = Scheme("qnn-a16w8", "qnn", "uint16", "uint8", False, False, False,
+                   runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)")
+
+
+def int8_schemes(target: Target) -> list[Scheme]:
+    """Candidate INT8 schemes for a target, cheapest first (the error budget picks)."""
+    if target.family == "cpu":
+        return [CPU_U8S8]
+    if target.family == "jetson":
+        return [TRT_S8S8]
+    if target.family == "qualcomm":
+        return [QNN_A8W8, QNN_A16W8]
+    raise BadInputError(f"--target {target.name}: no INT8 scheme for family {target.family!r}")
