@@ -26,8 +26,8 @@ demo: install
 		--json $(OUT)/diffusion-policy.bench.json || test $$? -eq 1
 
 lint: install
-	$(BIN)/ruff check edgekit tests benchmarks
-	$(BIN)/ruff format --check edgekit tests benchmarks
+	$(BIN)/ruff check edgekit tests benchmarks calib_data
+	$(BIN)/ruff format --check edgekit tests benchmarks calib_data
 	$(BIN)/mypy edgekit
 
 test: lint

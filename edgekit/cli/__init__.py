@@ -199,8 +199,11 @@ def quantize(
     out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
     calib: Annotated[
         str | None,
-        typer.Option("--calib", help="Calibration .npz or folder (see calib_data/README.md), "
-                     "or 'synthetic' to calibrate on generated observations explicitly."),
+        typer.Option(
+            "--calib",
+            help="Calibration .npz or folder (see calib_data/README.md), "
+            "or 'synthetic' to calibrate on generated observations explicitly.",
+        ),
     ] = None,
     precision: Annotated[str, typer.Option("--precision", help="int8, int4 or mixed.")] = "int8",
     target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
@@ -232,8 +235,12 @@ def quantize(
     from edgekit.targets import get_target
 
     config = QuantizeConfig(
-        precision=precision, target=get_target(target).name, method=method,
-        block_size=block_size, symmetric=not asymmetric, max_error=max_error,
+        precision=precision,
+        target=get_target(target).name,
+        method=method,
+        block_size=block_size,
+        symmetric=not asymmetric,
+        max_error=max_error,
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)

@@ -82,10 +82,18 @@ def print_quantize(r: QuantizeResult) -> None:
     table(
         f"whole-tick fidelity vs FP32 (measured on {fid['measured_on']})",
         ["scope", "program", "output", "max-abs", "rel-L2", "cosine", "agreement"],
-        [[row["scope"], row["program"], row["output"], f"{row['max_abs']:.3g}",
-          f"{row['rel_l2'] * 100:.2f}%", f"{row['cosine']:.5f}",
-          "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%"]
-         for row in fid["rows"]],
+        [
+            [
+                row["scope"],
+                row["program"],
+                row["output"],
+                f"{row['max_abs']:.3g}",
+                f"{row['rel_l2'] * 100:.2f}%",
+                f"{row['cosine']:.5f}",
+                "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
+            ]
+            for row in fid["rows"]
+        ],
     )
     lat = rep["latency"]
     if lat.get("measured"):
@@ -101,10 +109,15 @@ def print_quantize(r: QuantizeResult) -> None:
     if placement:
         for net, p in placement.items():
             fb = p.get("cpu_fallback", [])
-            line(f"HTP placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on "
-                 f"QNN, {len(fb)} fell back to CPU" + (f": {fb}" if fb else ""))
-    gate = (f"worst rel-L2 {r.error * 100:.2f}% vs --max-error {r.config.max_error * 100:.2f}%"
-            if r.config.max_error is not None else f"worst rel-L2 {r.error * 100:.2f}% (no gate)")
+            line(
+                f"HTP placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on "
+                f"QNN, {len(fb)} fell back to CPU" + (f": {fb}" if fb else "")
+            )
+    gate = (
+        f"worst rel-L2 {r.error * 100:.2f}% vs --max-error {r.config.max_error * 100:.2f}%"
+        if r.config.max_error is not None
+        else f"worst rel-L2 {r.error * 100:.2f}% (no gate)"
+    )
     verdict(r.passed, gate)
 
 

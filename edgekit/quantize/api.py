@@ -95,10 +95,12 @@ def quantize(
         work = Path(tmpdir)
         fp32_files = _fp32_files(source, work)
         fp32 = OrtRuntime(fp32_files, threads=threads)
-        feeds, ran = capture(programs, fp32, calib_set.observations(), config.max_feeds,
-                             config.seed)
-        holdout_feeds, _ = capture(programs, fp32, holdout_set.observations(), config.max_feeds,
-                                   config.seed)
+        feeds, ran = capture(
+            programs, fp32, calib_set.observations(), config.max_feeds, config.seed
+        )
+        holdout_feeds, _ = capture(
+            programs, fp32, holdout_set.observations(), config.max_feeds, config.seed
+        )
         missing = sorted(set(fp32_files) - set(feeds))
         if missing:
             raise InputSpecError(
@@ -111,13 +113,33 @@ def quantize(
         def fidelity(runtime: Any) -> list[FidelityRow]:
             return tick_fidelity(fid_programs, fp32, runtime, holdout_obs, config.seed)
 
-        ctx = Context(config, target, fp32_files, fp32, feeds, holdout_feeds, fidelity, work,
-                      threads, program=default)
+        ctx = Context(
+            config,
+            target,
+            fp32_files,
+            fp32,
+            feeds,
+            holdout_feeds,
+            fidelity,
+            work,
+            threads,
+            program=default,
+        )
         with staging_dir(out, force) as stage:
             outcome: Outcome = handler.run(ctx, stage)
             result = QuantizeResult(out, config, {}, outcome.fidelity)
-            result.report = _report(config, target, source, cset, calib_set, holdout_set,
-                                    fp32_files, outcome, ran, result)
+            result.report = _report(
+                config,
+                target,
+                source,
+                cset,
+                calib_set,
+                holdout_set,
+                fp32_files,
+                outcome,
+                ran,
+                result,
+            )
             if not result.passed:
                 raise QuantizeGateFailed(
                     f"fidelity gate missed: worst whole-tick relative L2 {result.error:.4f} > "
@@ -129,8 +151,9 @@ def quantize(
                 format="onnx",
                 source=_source_info(source),
                 spec=source.spec,
-                files={n: {"file": p.name, "sha256": sha256_file(p)}
-                       for n, p in outcome.files.items()},
+                files={
+                    n: {"file": p.name, "sha256": sha256_file(p)} for n, p in outcome.files.items()
+                },
                 checks={"quantize": result.report},
             )
             write_manifest(stage, manifest)
@@ -160,14 +183,27 @@ def _fp32_files(source: Source, work: Path) -> dict[str, Path]:
 
 def _source_info(source: Source) -> dict[str, Any]:
     if isinstance(source, TorchSource):
-        return {"ref": source.ref, "sha256": source.sha256, "weights": source.weights,
-                "type": "torch"}
+        return {
+            "ref": source.ref,
+            "sha256": source.sha256,
+            "weights": source.weights,
+            "type": "torch",
+        }
     return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
 
 
-def _report(config: QuantizeConfig, target: Any, source: Source, cset: Any, calib_set: Any,
-            holdout_set: Any, fp32_files: dict[str, Path], outcome: Outcome, ran: list[str],
-            result: QuantizeResult) -> dict[str, Any]:
+def _report(
+    config: QuantizeConfig,
+    target: Any,
+    source: Source,
+    cset: Any,
+    calib_set: Any,
+    holdout_set: Any,
+    fp32_files: dict[str, Path],
+    outcome: Outcome,
+    ran: list[str],
+    result: QuantizeResult,
+) -> dict[str, Any]:
     fp32_bytes = sum(p.stat().st_size for p in fp32_files.values())
     q_bytes = sum(p.stat().st_size for p in outcome.files.values())
     if fp32_bytes <= 0:

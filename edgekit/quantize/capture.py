@@ -31,8 +31,9 @@ class RecordingRuntime:
         return self.inner.run(network, feeds)
 
 
-def run_episode(program: LoopProgram, runtime: Runtime, observations: list[Arrays],
-                seed: int = 0) -> list[Arrays]:
+def run_episode(
+    program: LoopProgram, runtime: Runtime, observations: list[Arrays], seed: int = 0
+) -> list[Arrays]:
     """Run the observations as one episode (in order, from a reset); return every tick's output."""
     program.reset(seed)
     ctx = TickContext(runtime)
@@ -53,8 +54,13 @@ def obs_match(spec: tuple[TensorSpec, ...], obs: Arrays) -> bool:
     )
 
 
-def capture(programs: dict[str, LoopProgram], runtime: Runtime, observations: list[Arrays],
-            max_feeds: int, seed: int = 0) -> tuple[Feeds, list[str]]:
+def capture(
+    programs: dict[str, LoopProgram],
+    runtime: Runtime,
+    observations: list[Arrays],
+    max_feeds: int,
+    seed: int = 0,
+) -> tuple[Feeds, list[str]]:
     """Feeds per network from every program whose observations match; evenly subsampled.
 
     Returns the feeds and the names of the programs that ran.

@@ -39,8 +39,17 @@ def compare_runs(scope: str, name: str, ref: list[Arrays], got: list[Arrays]) ->
         g = np.stack([np.asarray(t[key]) for t in got])
         if r.dtype.kind in "iub":
             agree = float(np.mean([np.array_equal(a, b) for a, b in zip(r, g, strict=True)]))
-            rows.append(FidelityRow(scope, name, key, float(np.abs(r - g).max()), 0.0,
-                                    1.0 if agree == 1.0 else 0.0, agree))
+            rows.append(
+                FidelityRow(
+                    scope,
+                    name,
+                    key,
+                    float(np.abs(r - g).max()),
+                    0.0,
+                    1.0 if agree == 1.0 else 0.0,
+                    agree,
+                )
+            )
             continue
         r64, g64 = r.astype(np.float64), g.astype(np.float64)
         denom = float(np.linalg.norm(r64))
@@ -48,13 +57,19 @@ def compare_runs(scope: str, name: str, ref: list[Arrays], got: list[Arrays]) ->
         rel = diff / denom if denom > 0 else (0.0 if diff == 0 else float("inf"))
         if not np.isfinite(g64).all():
             rel = float("inf")
-        rows.append(FidelityRow(scope, name, key, float(np.abs(g64 - r64).max()), rel,
-                                cosine(r, g)))
+        rows.append(
+            FidelityRow(scope, name, key, float(np.abs(g64 - r64).max()), rel, cosine(r, g))
+        )
     return rows
 
 
-def tick_fidelity(programs: dict[str, LoopProgram], ref: Runtime, got: Runtime,
-                  observations: list[Arrays], seed: int = 0) -> list[FidelityRow]:
+def tick_fidelity(
+    programs: dict[str, LoopProgram],
+    ref: Runtime,
+    got: Runtime,
+    observations: list[Arrays],
+    seed: int = 0,
+) -> list[FidelityRow]:
     rows: list[FidelityRow] = []
     for name, program in programs.items():
         a = run_episode(program, ref, observations, seed)

@@ -99,12 +99,18 @@ class Int8Handler(Handler):
             return qnn_int8(ctx, stage, schemes)
         scheme = schemes[0]
         nets = prepare_all(ctx, scheme)
-        files = {n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method)
-                 for n, p in nets.items()}
+        files = {
+            n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method)
+            for n, p in nets.items()
+        }
         rt = OrtRuntime(files, threads=ctx.threads)
         return Outcome(
-            files, scheme.name, ctx.fidelity(rt), "onnxruntime CPU (optimizations on)",
-            scheme.to_dict(), latency=measure_latency(ctx, rt, _host_label(ctx.target)),
+            files,
+            scheme.name,
+            ctx.fidelity(rt),
+            "onnxruntime CPU (optimizations on)",
+            scheme.to_dict(),
+            latency=measure_latency(ctx, rt, _host_label(ctx.target)),
             extra={"quantized_nodes": {n: len(p.candidates) for n, p in nets.items()}},
         )
 
@@ -132,12 +138,18 @@ def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
         err = worst_error(rows)
         tried.append({"scheme": scheme.name, "worst_rel_l2": err})
         outcome = Outcome(
-            files, scheme.name, rows, f"onnxruntime-qnn HTP simulator ({ctx.target.name})",
+            files,
+            scheme.name,
+            rows,
+            f"onnxruntime-qnn HTP simulator ({ctx.target.name})",
             scheme.to_dict(),
-            latency={"measured": False,
-                     "why": "the HTP simulator's time is not device latency"},
-            extra={"placement": rt.placement(), "qnn": summaries, "tried": tried,
-                   "htp": rt.settings()},
+            latency={"measured": False, "why": "the HTP simulator's time is not device latency"},
+            extra={
+                "placement": rt.placement(),
+                "qnn": summaries,
+                "tried": tried,
+                "htp": rt.settings(),
+            },
         )
         if ctx.config.max_error is None or err <= ctx.config.max_error:
             break
@@ -165,17 +177,31 @@ class Int4Handler(Handler):
         files, stats = {}, {}
         for n, path in ctx.fp32_files.items():
             files[n] = stage / f"{n}.onnx"
-            s = quantize_int4(path, files[n], block_size=ctx.config.block_size,
-                              symmetric=ctx.config.symmetric, accuracy_level=accuracy_level,
-                              fmt=fmt)
+            s = quantize_int4(
+                path,
+                files[n],
+                block_size=ctx.config.block_size,
+                symmetric=ctx.config.symmetric,
+                accuracy_level=accuracy_level,
+                fmt=fmt,
+            )
             stats[n] = s.to_dict()
         rt = OrtRuntime(files, threads=ctx.threads)
-        detail = {"format": fmt, "block_size": ctx.config.block_size,
-                  "symmetric": ctx.config.symmetric, "accuracy_level": accuracy_level,
-                  "weights": "int4 weight-only; activations and Conv layers stay float"}
+        detail = {
+            "format": fmt,
+            "block_size": ctx.config.block_size,
+            "symmetric": ctx.config.symmetric,
+            "accuracy_level": accuracy_level,
+            "weights": "int4 weight-only; activations and Conv layers stay float",
+        }
         return Outcome(
-            files, f"int4-{fmt}", ctx.fidelity(rt), "onnxruntime CPU (optimizations on)", detail,
-            latency=measure_latency(ctx, rt, _host_label(ctx.target)), extra={"int4": stats},
+            files,
+            f"int4-{fmt}",
+            ctx.fidelity(rt),
+            "onnxruntime CPU (optimizations on)",
+            detail,
+            latency=measure_latency(ctx, rt, _host_label(ctx.target)),
+            extra={"int4": stats},
         )
 
 
@@ -193,13 +219,20 @@ class MixedHandler(Handler):
         nets = prepare_all(ctx, scheme)
         assert ctx.config.max_error is not None
         found = search(nets, scheme, ctx, ctx.config.max_error)
-        files = {n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method,
-                                     found.keep_for(n))
-                 for n, p in nets.items()}
+        files = {
+            n: quantize_network(
+                p, stage / f"{n}.onnx", scheme, ctx.config.method, found.keep_for(n)
+            )
+            for n, p in nets.items()
+        }
         rt = OrtRuntime(files, threads=ctx.threads)
         return Outcome(
-            files, f"{scheme.name}+float", ctx.fidelity(rt), "onnxruntime CPU (optimizations on)",
-            scheme.to_dict(), kept_float=found.kept_names(),
+            files,
+            f"{scheme.name}+float",
+            ctx.fidelity(rt),
+            "onnxruntime CPU (optimizations on)",
+            scheme.to_dict(),
+            kept_float=found.kept_names(),
             latency=measure_latency(ctx, rt, _host_label(ctx.target)),
             extra={"search": found.to_dict()},
         )

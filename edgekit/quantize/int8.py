@@ -42,8 +42,9 @@ class PreparedNetwork:
     feeds: list[Arrays] = field(default_factory=list)
 
 
-def prepare(name: str, fp32_path: Path, workdir: Path, scheme: Scheme,
-            feeds: list[Arrays]) -> PreparedNetwork:
+def prepare(
+    name: str, fp32_path: Path, workdir: Path, scheme: Scheme, feeds: list[Arrays]
+) -> PreparedNetwork:
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -73,8 +74,9 @@ def weighted_nodes(model: Any, op_types: tuple[str, ...]) -> tuple[list[str], di
     return names, ops
 
 
-def quantize_network(net: PreparedNetwork, out: Path, scheme: Scheme, method: str,
-                     keep_float: set[str] | None = None) -> Path:
+def quantize_network(
+    net: PreparedNetwork, out: Path, scheme: Scheme, method: str, keep_float: set[str] | None = None
+) -> Path:
     """Write ``out``: the network with its candidate nodes (minus ``keep_float``) in INT8."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -83,8 +85,11 @@ def quantize_network(net: PreparedNetwork, out: Path, scheme: Scheme, method: st
     if not nodes:  # nothing to quantize: the float network as it is
         out.write_bytes(net.path.read_bytes())
         return out
-    calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-             "entropy": CalibrationMethod.Entropy}[method]
+    calib = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }[method]
     extra: dict[str, Any] = {
         "ActivationSymmetric": scheme.activation_symmetric,
         "WeightSymmetric": scheme.weight_symmetric,
@@ -111,7 +116,9 @@ def quantize_network(net: PreparedNetwork, out: Path, scheme: Scheme, method: st
             )
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"network {net.name!r}: onnxruntime quantize_static failed: {first}") from e
+        raise ExportError(
+            f"network {net.name!r}: onnxruntime quantize_static failed: {first}"
+        ) from e
     strip_output_qdq(out)
     return out
 

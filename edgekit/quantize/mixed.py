@@ -47,8 +47,9 @@ class SearchResult:
         }
 
 
-def search(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
-           budget: float) -> SearchResult:
+def search(
+    nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context, budget: float
+) -> SearchResult:
     with tempfile.TemporaryDirectory(dir=ctx.work) as tmp:
         work = Path(tmp)
         ranking = _sensitivity(nets, scheme, ctx, work)
@@ -58,8 +59,13 @@ def search(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
         def tick_error(k: int) -> float:
             keep = set(layers[:k])
             files = {
-                n: quantize_network(p, work / f"{n}.k{k}.onnx", scheme, ctx.config.method,
-                                    {node for net, node in keep if net == n})
+                n: quantize_network(
+                    p,
+                    work / f"{n}.k{k}.onnx",
+                    scheme,
+                    ctx.config.method,
+                    {node for net, node in keep if net == n},
+                )
                 for n, p in nets.items()
             }
             err = worst_error(ctx.fidelity(OrtRuntime(files, threads=ctx.threads)))
@@ -86,15 +92,17 @@ def search(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
         return result
 
 
-def _sensitivity(nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context,
-                 work: Path) -> list[tuple[Layer, float]]:
+def _sensitivity(
+    nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context, work: Path
+) -> list[tuple[Layer, float]]:
     scores: list[tuple[Layer, float]] = []
     for name, net in nets.items():
         feeds = ctx.holdout_feeds.get(name) or net.feeds
         for node in net.candidates:
             others = set(net.candidates) - {node}
-            path = quantize_network(net, work / f"{name}.sens.onnx", scheme, ctx.config.method,
-                                    others)
+            path = quantize_network(
+                net, work / f"{name}.sens.onnx", scheme, ctx.config.method, others
+            )
             rt = OrtRuntime({name: path}, threads=ctx.threads)
             scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))
     return sorted(scores, key=lambda s: s[1], reverse=True)

@@ -1,10 +1,12 @@
 """Quantization schemes, chosen to fit the target's runtime.
 
-| target family | INT8 scheme | why |
-|---|---|---|
-| cpu (onnxruntime) | U8S8 QDQ: uint8 asymmetric activations, int8 symmetric per-channel weights | VNNI kernels; s8 activations were slower here (fewer fusions) |
-| jetson (TensorRT) | S8S8 explicit Q/DQ, symmetric, zero points 0, Q/DQ only on Conv/MatMul/Gemm inputs | implicit INT8 calibration is deprecated; TensorRT fuses input Q/DQ into its INT8 kernels |
-| qualcomm (HTP) | A8W8 or A16W8 per the QNN rules (``get_qnn_qdq_config``) | the HTP runs fixed point only; 16-bit activations recover what 8-bit loses |
+* cpu (onnxruntime): U8S8 QDQ, uint8 asymmetric activations and int8 symmetric per-channel
+  weights, for the VNNI kernels (s8 activations were slower here: fewer fusions).
+* jetson (TensorRT): S8S8 explicit Q/DQ, symmetric, zero points 0, Q/DQ only on the inputs of
+  Conv/MatMul/Gemm: implicit INT8 calibration is deprecated, and TensorRT fuses input Q/DQ
+  into its INT8 kernels.
+* qualcomm (HTP): A8W8 or A16W8 per the QNN rules (``get_qnn_qdq_config``): the HTP runs fixed
+  point only, and 16-bit activations recover what 8-bit loses.
 
 On every scheme only the weighted ops (Conv, ConvTranspose, Gemm, MatMul with a weight) are
 quantized by default: quantizing Add/Mul/Softmax/LayerNorm cost both error and speed here, and
@@ -41,13 +43,36 @@ class Scheme:
 
 CPU_U8S8 = Scheme("cpu-u8s8", "ort", "uint8", "int8", False, True, True)
 TRT_S8S8 = Scheme(
-    "tensorrt-s8s8", "ort", "int8", "int8", True, True, True, quantize_outputs=False,
+    "tensorrt-s8s8",
+    "ort",
+    "int8",
+    "int8",
+    True,
+    True,
+    True,
+    quantize_outputs=False,
     runs_on="TensorRT (strongly typed, explicit Q/DQ); checked here on onnxruntime CPU",
 )
-QNN_A8W8 = Scheme("qnn-a8w8", "qnn", "uint8", "uint8", False, False, False,
-                  runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)")
-QNN_A16W8 = Scheme("qnn-a16w8", "qnn", "uint16", "uint8", False, False, False,
-                   runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)")
+QNN_A8W8 = Scheme(
+    "qnn-a8w8",
+    "qnn",
+    "uint8",
+    "uint8",
+    False,
+    False,
+    False,
+    runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)",
+)
+QNN_A16W8 = Scheme(
+    "qnn-a16w8",
+    "qnn",
+    "uint16",
+    "uint8",
+    False,
+    False,
+    False,
+    runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)",
+)
 
 
 def int8_schemes(target: Target) -> list[Scheme]:
