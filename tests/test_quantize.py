@@ -224,3 +224,45 @@ def test_int4_jetson_blocked_qdq(cli, tmp_path):
     dqs = nodes(tmp_path / "q" / "policy.onnx", "DequantizeLinear")
     blocked = [n for n in dqs if any(a.name == "block_size" and a.i == 64 for a in n.attribute)]
     assert blocked
+
+
+def test_qualcomm_int8_on_the_htp_simulator(cli, tmp_path):
+    pytest.importorskip("onnxruntime_qnn")
+    r = q(cli, tmp_path, "zoo:humanoid:tiny", "--target", "qcs6490", "--json", tmp_path / "r.json")
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["scheme"] == "qnn-a8w8"  # no budget: the 8-bit scheme
+    assert "HTP simulator" in rep["fidelity"]["measured_on"]
+    assert rep["latency"]["measured"] is False  # simulator time is never device latency
+    placement = rep["extra"]["placement"]["policy"]
+    assert placement["qnn_nodes"] > 0 and "cpu_fallback" in placement
+    zps = _zero_points(tmp_path / "q" / "policy.onnx")
+    assert zps and all(z.dtype == np.uint8 for z in zps)  # A8W8: uint8 activations
+
+
+def test_qualcomm_budget_tries_16_bit_activations(cli, tmp_path):
+    pytest.importorskip("onnxruntime_qnn")
+    r = q(
+        cli,
+        tmp_path,
+        "zoo:humanoid:tiny",
+        "--target",
+        "qcs8550",
+        "--max-error",
+        "1e-9",
+        "--json",
+        tmp_path / "r.json",
+    )
+    assert r.code == 1
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert [t["scheme"] for t in rep["extra"]["tried"]] == ["qnn-a8w8", "qnn-a16w8"]
+    errors = [t["worst_rel_l2"] for t in rep["extra"]["tried"]]
+    assert rep["fidelity"]["worst_rel_l2"] == min(errors)  # the better of the two is reported
+    assert not (tmp_path / "q").exists()
+
+
+def test_qrb5165_htp_cannot_be_targeted(cli, tmp_path):
+    pytest.importorskip("onnxruntime_qnn")
+    r = q(cli, tmp_path, "zoo:humanoid:tiny", "--target", "qrb5165")
+    assert r.code == 3, r.err
+    assert not (tmp_path / "q").exists()

@@ -50,14 +50,14 @@ def prepare(
 
     pre = workdir / f"{name}.pre.onnx"
     try:
-        with _quiet():
+        with quiet():
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
     except Exception:  # symbolic shape inference fails on some graphs; plain ONNX inference then
-        with _quiet():
+        with quiet():
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
     model = onnx.load(str(pre))
     _name_nodes(model)
-    _unshare_initializers(model)
+    unshare_initializers(model)
     onnx.save(model, str(pre))
     candidates, op_of = weighted_nodes(model, scheme.op_types)
     return PreparedNetwork(name, pre, candidates, op_of, workdir / f"{name}.calib.json", feeds)
@@ -98,7 +98,7 @@ def quantize_network(
     if not scheme.quantize_outputs:
         extra["OpTypesToExcludeOutputQuantization"] = list(scheme.op_types)
     try:
-        with _quiet():
+        with quiet():
             quantize_static(
                 str(net.path),
                 str(out),
@@ -180,7 +180,7 @@ def _name_nodes(model: Any) -> None:
         seen.add(node.name)
 
 
-def _unshare_initializers(model: Any) -> None:
+def unshare_initializers(model: Any) -> None:
     """Give every consumer of a small shared initializer its own copy (see module doc)."""
     from onnx import numpy_helper
 
@@ -199,7 +199,7 @@ def _unshare_initializers(model: Any) -> None:
 
 
 @contextlib.contextmanager
-def _quiet() -> Any:
+def quiet() -> Any:
     """onnxruntime's quantizer logs progress at INFO/WARNING for every node."""
     root = logging.getLogger()
     level = root.level
