@@ -35,8 +35,10 @@ test: lint
 
 # Speed targets: run by hand on an idle machine; results go in the README.
 bench: install
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,qnn,bench]'
 	$(BIN)/python benchmarks/ort_vs_torch.py
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/quantize_compare.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,8 @@ The Python API mirrors the CLI::
     import edgekit
     src = edgekit.load("zoo:diffusion-policy:tiny")
     art = edgekit.export(src, "out/dp")            # edgekit export ... --format onnx
+    q = edgekit.quantize("out/dp", "out/dp-int8", QuantizeConfig(precision="int8"),
+                         calib="episode.npz")      # edgekit quantize ...
     report = edgekit.bench("out/dp", target="cpu")  # edgekit bench ...
     print(report.stats.p99, report.passed)
 
@@ -13,16 +15,25 @@ Heavy backends (torch, onnxruntime) are imported only when a function needs them
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edgekit.bench import BenchReport
-    from edgekit.export import ExportResult
     from edgekit.loader import Source
 
-__version__ = "0.1.0"
-__all__ = ["__version__", "bench", "export", "load"]
+__version__ = "0.2.0"
+__all__ = ["__version__", "bench", "export", "load", "quantize"]
+
+# edgekit.export / edgekit.quantize / edgekit.bench are packages that can be called like the
+# CLI verbs (see edgekit/_callable.py); they are imported on first use, so `import edgekit`
+# stays light.
+_VERBS = ("export", "quantize", "bench")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _VERBS:
+        return importlib.import_module(f"edgekit.{name}")
+    raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
 
 
 def load(ref: str, **kwargs: Any) -> Source:
@@ -30,28 +41,3 @@ def load(ref: str, **kwargs: Any) -> Source:
     from edgekit.loader import load as _load
 
     return _load(ref, **kwargs)
-
-
-def export(
-    model: str | Source,
-    out: str | Path,
-    *,
-    format: str = "onnx",
-    force: bool = False,
-    check_parity: bool = True,
-) -> ExportResult:
-    """Export a model to an artifact folder, with a parity check (``edgekit export``)."""
-    from edgekit.errors import BadInputError
-    from edgekit.export import FORMATS
-
-    if format not in FORMATS:
-        raise BadInputError(f"format {format!r}: expected one of {', '.join(FORMATS)}")
-    source = load(model) if isinstance(model, str) else model
-    return FORMATS[format](source, out, force=force, check_parity=check_parity)
-
-
-def bench(model: str | Source, **kwargs: Any) -> BenchReport:
-    """Measure the whole control tick against a budget (``edgekit bench``)."""
-    from edgekit.bench import bench as _bench
-
-    return _bench(model, **kwargs)

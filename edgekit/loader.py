@@ -75,6 +75,18 @@ class OnnxSource:
 Source = TorchSource | OnnxSource
 
 
+def source_info(source: Source) -> dict[str, Any]:
+    """What a manifest records of the model a stage started from (reference, hash, weights)."""
+    if isinstance(source, TorchSource):
+        return {
+            "ref": source.ref,
+            "sha256": source.sha256,
+            "weights": source.weights,
+            "type": "torch",
+        }
+    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
+
+
 def load(
     ref: str,
     *,

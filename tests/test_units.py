@@ -38,3 +38,20 @@ def test_model_spec_roundtrip():
     src = load("zoo:humanoid:tiny")
     d = src.spec.to_dict()
     assert ModelSpec.from_dict(d).to_dict() == d
+
+
+def test_python_api_mirrors_the_cli(tmp_path):
+    import edgekit
+    from edgekit.quantize import QuantizeConfig
+
+    art = edgekit.export("zoo:humanoid:tiny", tmp_path / "fp32")
+    assert art.manifest.stage == "export"
+    q = edgekit.quantize(
+        str(tmp_path / "fp32"),
+        tmp_path / "int8",
+        QuantizeConfig(latency_ticks=0),
+        calib="synthetic",
+    )
+    assert q.passed and q.report["calibration"]["source"] == "synthetic"
+    report = edgekit.bench(str(tmp_path / "int8"), ticks=2, warmup=0, budget_ms=60000)
+    assert report.passed and report.model["kind"] == "humanoid"

@@ -1,6 +1,9 @@
 """``edgekit bench``: whole control-tick latency against a target's budget."""
 
+from edgekit._callable import make_callable
 from edgekit.bench.api import BenchReport, bench
 from edgekit.bench.stats import LatencyStats
 
 __all__ = ["BenchReport", "LatencyStats", "bench"]
+
+make_callable(__name__, bench)

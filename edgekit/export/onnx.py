@@ -20,7 +20,7 @@ from typing import Any
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import ExportError
 from edgekit.export.parity import ParityRow, compare, raise_on_failures, tick_parity
-from edgekit.loader import OnnxSource, Source, TorchSource, read_onnx
+from edgekit.loader import OnnxSource, Source, TorchSource, read_onnx, source_info
 from edgekit.loop import build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import NetworkSpec
@@ -69,7 +69,7 @@ def export_onnx(
         manifest = Manifest(
             stage="export",
             format="onnx",
-            source=_source_info(source),
+            source=source_info(source),
             spec=source.spec,
             files={n: {"file": p.name, "sha256": sha256_file(p)} for n, p in files.items()},
             checks={
@@ -85,17 +85,6 @@ def export_onnx(
         )
         write_manifest(tmp, manifest)
     return ExportResult(out, manifest, rows)
-
-
-def _source_info(source: Source) -> dict[str, Any]:
-    if isinstance(source, TorchSource):
-        return {
-            "ref": source.ref,
-            "sha256": source.sha256,
-            "weights": source.weights,
-            "type": "torch",
-        }
-    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
 
 
 def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path:

@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.artifacts import (
+    Manifest,
+    check_out_dir,
+    sha256_file,
+    staging_dir,
+    write_manifest,
+)
 from edgekit.errors import BadInputError, GateFailed, InputSpecError
-from edgekit.loader import OnnxSource, Source, TorchSource, load
+from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
 from edgekit.loop import LoopProgram, build_program
 from edgekit.quantize.capture import capture
 from edgekit.quantize.config import QuantizeConfig
@@ -53,8 +59,8 @@ class QuantizeGateFailed(GateFailed):
 def quantize(
     model: str | Source,
     out: str | Path,
-    config: QuantizeConfig,
-    calib: str | Path | None,
+    config: QuantizeConfig | None = None,
+    calib: str | Path | None = None,
     *,
     force: bool = False,
 ) -> QuantizeResult:
@@ -70,12 +76,11 @@ def quantize(
     """
     from edgekit.calib import load_calibration, synthesize_for_program
 
+    config = config or QuantizeConfig()
     target = get_target(config.target)
     handler = HANDLERS[config.precision]
     handler.check_target(config, target)
     out = Path(out)
-    from edgekit.artifacts import check_out_dir
-
     check_out_dir(out, force)
     if calib is None:
         raise InputSpecError(
@@ -149,7 +154,7 @@ def quantize(
             manifest = Manifest(
                 stage="quantize",
                 format="onnx",
-                source=_source_info(source),
+                source=source_info(source),
                 spec=source.spec,
                 files={
                     n: {"file": p.name, "sha256": sha256_file(p)} for n, p in outcome.files.items()
@@ -179,17 +184,6 @@ def _fp32_files(source: Source, work: Path) -> dict[str, Path]:
 
     res = export_onnx(source, work / "fp32", tick_checks=1)
     return {n: work / "fp32" / e["file"] for n, e in res.manifest.files.items()}
-
-
-def _source_info(source: Source) -> dict[str, Any]:
-    if isinstance(source, TorchSource):
-        return {
-            "ref": source.ref,
-            "sha256": source.sha256,
-            "weights": source.weights,
-            "type": "torch",
-        }
-    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
 
 
 def _report(

@@ -193,7 +193,7 @@ def unshare_initializers(model: Any) -> None:
             users[inp] = users.get(inp, 0) + 1
             t = inits[inp]
             if users[inp] > 1 and numpy_helper.to_array(t).nbytes <= SHARED_COPY_LIMIT:
-                copy = numpy_helper.from_array(numpy_helper.to_array(t), f"{inp}__{node.name}")
+                copy = numpy_helper.from_array(numpy_helper.to_array(t), f"{inp}__{node.name}_{j}")
                 model.graph.initializer.append(copy)
                 node.input[j] = copy.name
 
