@@ -1,0 +1,84 @@
+"""Reading ONNX files safely: parse, check external-data paths, check the model, describe its io.
+
+External data is an attack surface: a location such as ``../../etc/passwd`` would make the
+loader read any file the process can. Locations must stay inside the model's folder and exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import ModelLoadError
+from edgekit.spec import NetworkSpec, TensorSpec
+
+
+def check_external_data(model: Any, path: Path) -> None:
+    """Refuse external-data locations that leave the model's folder or do not exist."""
+    from onnx.external_data_helper import uses_external_data
+
+    base = path.parent.resolve()
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:
+        tensors += [a.t for a in node.attribute if a.HasField("t")]
+    for t in tensors:
+        if not uses_external_data(t):
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        target = (base / loc).resolve()
+        if not loc or Path(loc).is_absolute() or not target.is_relative_to(base):
+            raise ModelLoadError(
+                f"{path}: initializer {t.name!r} points its external data outside the model's "
+                f"folder ({loc!r}); refusing to read it"
+            )
+        if not target.is_file():
+            raise ModelLoadError(f"{path}: external data file {loc!r} of {t.name!r} is missing")
+
+
+def read_onnx(path: Path) -> Any:
+    """Load an ONNX file safely: parse, check external-data paths, then load the data."""
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx.external_data_helper import load_external_data_for_model
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError, RuntimeError) as e:
+        raise ModelLoadError(f"{path}: not a readable ONNX model ({type(e).__name__})") from None
+    if not model.graph.node:
+        raise ModelLoadError(f"{path}: not a readable ONNX model (empty graph)")
+    check_external_data(model, path)
+    load_external_data_for_model(model, str(path.parent))
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelLoadError(f"{path}: invalid ONNX model: {first}") from None
+    return model
+
+
+def network_spec_from_onnx(model: Any, name: str) -> NetworkSpec:
+    from onnx import helper
+
+    init = {i.name for i in model.graph.initializer}
+
+    def tensors(values: Any) -> tuple[TensorSpec, ...]:
+        out = []
+        for v in values:
+            if v.name in init:
+                continue
+            tt = v.type.tensor_type
+            dims: list[int | str] = []
+            for i, d in enumerate(tt.shape.dim):
+                dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"dim{i}"))
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+            sampler = "int" if np.dtype(dtype).kind in "iu" else ""
+            out.append(TensorSpec(v.name, tuple(dims), dtype, sampler, 0, 2))
+        return tuple(out)
+
+    ins, outs = tensors(model.graph.input), tensors(model.graph.output)
+    dyn = {d for t in ins for d in t.shape if isinstance(d, str)}
+    return NetworkSpec(name, ins, outs, {d: 2 if d == "batch" else 1 for d in dyn})
