@@ -266,3 +266,21 @@ def test_qrb5165_htp_cannot_be_targeted(cli, tmp_path):
     r = q(cli, tmp_path, "zoo:humanoid:tiny", "--target", "qrb5165")
     assert r.code == 3, r.err
     assert not (tmp_path / "q").exists()
+
+
+def test_user_onnx_file_quantizes(cli, humanoid_artifact, tmp_path):
+    r = cli(
+        "quantize",
+        humanoid_artifact / "policy.onnx",
+        "--calib",
+        "synthetic",
+        "--out",
+        tmp_path / "q",
+        *FAST,
+        "--json",
+        tmp_path / "r.json",
+    )
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["calibration"]["programs_run"] == ["single"]
+    assert rep["fidelity"]["rows"][0]["output"] == "action"
