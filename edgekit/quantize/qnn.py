@@ -23,10 +23,14 @@ onnxruntime 1.32 + onnxruntime-qnn 2.7 (QNN 2.51):
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +324,21 @@ def _backend() -> tuple[Any, Any]:
     return ort, qnn
 
 
+@contextmanager
+def _native_stdout_to_stderr() -> Iterator[None]:
+    """The QNN library prints a configuration line on the process's stdout (fd 1) when the
+    first HTP session is created; keep stdout for edgekit's own output (tables, JSON)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _session(
     path: Path, opts: dict, threads: int, strict: bool = False, config: dict[str, str] | None = None
 ) -> Any:
@@ -337,7 +356,8 @@ def _session(
     so.log_severity_level = 4  # fallbacks are reported by placement(), not on stderr
     so.add_provider_for_devices(npu or devices, opts)
     try:
-        return ort.InferenceSession(str(path), so)
+        with _native_stdout_to_stderr():
+            return ort.InferenceSession(str(path), so)
     except Exception as e:
         raise BadInputError(f"{path}: QNN HTP cannot load it ({e})") from None
 
