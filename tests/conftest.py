@@ -59,3 +59,29 @@ def humanoid_artifact(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("art") / "humanoid"
     export_onnx(load("zoo:humanoid:tiny"), out)
     return out
+
+
+@pytest.fixture
+def bench_json(cli, tmp_path):
+    """Bench a few ticks under a budget no machine misses; return the JSON report."""
+    import json
+
+    def run(model, *args: str) -> dict:
+        path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.json')))}.json"
+        r = cli(
+            "bench",
+            model,
+            "--ticks",
+            "2",
+            "--warmup",
+            "0",
+            "--budget-ms",
+            "60000",
+            *args,
+            "--json",
+            path,
+        )
+        assert r.code == 0, r.err
+        return json.loads(path.read_text())
+
+    return run

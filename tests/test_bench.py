@@ -139,50 +139,20 @@ def test_latency_stats_from_known_samples():
     assert s.mean == pytest.approx(50.5)
 
 
-def test_program_switch_uses_its_own_loop_rate(cli, tmp_path):
+def test_program_switch_uses_its_own_loop_rate(cli, bench_json, tmp_path):
     out = tmp_path / "wm"
     assert cli("export", "zoo:world-model:tiny", "--out", out).code == 0
-    r = cli(
-        "bench",
-        out,
-        "--program",
-        "plan",
-        "--ticks",
-        "2",
-        "--warmup",
-        "0",
-        "--budget-ms",
-        "60000",
-        "--json",
-        tmp_path / "r.json",
-    )
-    assert r.code == 0, r.err
-    rep = json.loads((tmp_path / "r.json").read_text())
+    rep = bench_json(out, "--program", "plan")
     assert rep["model"]["program"] == "rssm-plan"
     assert rep["loop"]["hz"] == 10.0  # planning runs at 10 Hz, acting at 50 Hz
     horizon = rep["model"]["program_params"]["horizon"]
     assert rep["model"]["calls_per_tick"]["imagine"] == horizon
 
 
-def test_stage_breakdown_counts_every_call(cli, tmp_path):
+def test_stage_breakdown_counts_every_call(cli, bench_json, tmp_path):
     out = tmp_path / "dp"
     assert cli("export", "zoo:diffusion-policy:tiny", "--out", out).code == 0
-    r = cli(
-        "bench",
-        out,
-        "--ticks",
-        "2",
-        "--warmup",
-        "0",
-        "--budget-ms",
-        "60000",
-        "--loop",
-        "num_inference_steps=5",
-        "--json",
-        tmp_path / "r.json",
-    )
-    assert r.code == 0, r.err
-    rep = json.loads((tmp_path / "r.json").read_text())
+    rep = bench_json(out, "--loop", "num_inference_steps=5")
     stages = {s["name"]: s for s in rep["stages"]}
     assert rep["model"]["calls_per_tick"] == {"encoder": 1, "denoiser": 5}
     assert stages["denoiser"]["calls"] == 5 and stages["encoder"]["calls"] == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -35,29 +33,12 @@ def test_state_is_carried_between_ticks(ref):
     np.testing.assert_array_equal(first[key], again[key])
 
 
-def test_one_omni_body_network_drives_three_bodies(cli, tmp_path):
+def test_one_omni_body_network_drives_three_bodies(cli, bench_json, tmp_path):
     out = tmp_path / "omni"
     assert cli("export", "zoo:omni-body:tiny", "--out", out).code == 0
-    dofs = {}
     for body in ("arm7", "quadruped12", "humanoid19"):
-        r = cli(
-            "bench",
-            out,
-            "--program",
-            body,
-            "--ticks",
-            "2",
-            "--warmup",
-            "0",
-            "--budget-ms",
-            "60000",
-            "--json",
-            tmp_path / f"{body}.json",
-        )
-        assert r.code == 0, r.err
-        rep = json.loads((tmp_path / f"{body}.json").read_text())
+        rep = bench_json(out, "--program", body)
         assert rep["model"]["calls_per_tick"] == {"policy": 1}
-        dofs[body] = rep
     src, ctx = _torch_ctx("zoo:omni-body:tiny")
     for body, dof in (("arm7", 7), ("quadruped12", 12), ("humanoid19", 19)):
         program = build_program(src.spec.programs[body])
