@@ -4,6 +4,8 @@ The Python API mirrors the CLI::
 
     import edgekit
     src = edgekit.load("zoo:diffusion-policy:tiny")
+    s = edgekit.distill(src, "out/dp-4", DistillConfig(denoise_steps=4),
+                        data="episode.npz")        # edgekit distill ...
     art = edgekit.export(src, "out/dp")            # edgekit export ... --format onnx
     q = edgekit.quantize("out/dp", "out/dp-int8", QuantizeConfig(precision="int8"),
                          calib="episode.npz")      # edgekit quantize ...
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
     from edgekit.loader import Source
 
 __version__ = "0.2.0"
-__all__ = ["__version__", "bench", "export", "load", "quantize"]
+__all__ = ["__version__", "bench", "distill", "export", "load", "quantize"]
 
-# edgekit.export / edgekit.quantize / edgekit.bench are packages that can be called like the
+# edgekit.distill / .export / .quantize / .bench are packages that can be called like the
 # CLI verbs (see edgekit/_callable.py); they are imported on first use, so `import edgekit`
 # stays light.
-_VERBS = ("export", "quantize", "bench")
+_VERBS = ("distill", "export", "quantize", "bench")
 
 
 def __getattr__(name: str) -> Any:

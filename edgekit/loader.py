@@ -277,10 +277,32 @@ def _import_factory(ref: str) -> Any:
     return fn
 
 
-def _load_factory(ref: str, inputs: str | Path | None) -> TorchSource:
+def load_factory(
+    ref: str, inputs: str | Path | None = None, kwargs: dict[str, Any] | None = None
+) -> TorchSource:
+    """Call a ``FILE.py:factory`` / ``module:factory`` with ``kwargs`` (e.g. a distillation
+    student's ``width`` and ``depth``); the factory must accept every keyword given."""
+    import inspect
+
+    if kwargs:
+        fn = _import_factory(ref)
+        params = inspect.signature(fn).parameters
+        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        missing = [k for k in kwargs if k not in params and not takes_all]
+        if missing:
+            raise ModelLoadError(
+                f"{ref}: factory takes no {', '.join(missing)} argument(s); add them to scale "
+                "the model, or pass a --student model"
+            )
+    return _load_factory(ref, inputs, kwargs)
+
+
+def _load_factory(
+    ref: str, inputs: str | Path | None, kwargs: dict[str, Any] | None = None
+) -> TorchSource:
     fn = _import_factory(ref)
     try:
-        result = fn()
+        result = fn(**(kwargs or {}))
     except Exception as e:
         raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
     hz = 50.0

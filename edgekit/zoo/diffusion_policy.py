@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,15 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.diffusion_policy import ConditionalUnet1D, DiffusionObsEncoder
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import (
+    StackModel,
+    ZooEntry,
+    check_factors,
+    config_dict,
+    register,
+    scale_depth,
+    scale_width,
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,11 @@ class DiffusionSamplerProgram(LoopProgram):
 
     The scheduler follows diffusers as configured by Chi: epsilon prediction, clip_sample to
     [-1, 1], "leading" timestep spacing, DDIM with set_alpha_to_one, DDPM fixed_small variance.
+    Step-distilled students use diffusers' other two settings: ``timestep_spacing: trailing``
+    (the first step starts at the last train timestep, so one call sees pure noise, as
+    Lin et al. 2024 recommend for few steps) and ``prediction_type: sample`` (the network
+    predicts the clean chunk, which stays well conditioned at low signal-to-noise where an
+    epsilon predictor's x0 = (x - sqrt(1 - a) eps) / sqrt(a) blows up; Salimans & Ho 2022).
     """
 
     name = "diffusion-sampler"
@@ -99,8 +112,16 @@ class DiffusionSamplerProgram(LoopProgram):
             raise ValueError(f"scheduler {p['scheduler']!r} is not 'ddim' or 'ddpm'")
         if p.get("beta_schedule", "squaredcos_cap_v2") != "squaredcos_cap_v2":
             raise ValueError(f"beta_schedule {p['beta_schedule']!r}: only squaredcos_cap_v2")
+        spacing = p.get("timestep_spacing", "leading")
+        if spacing not in ("leading", "trailing"):
+            raise ValueError(f"timestep_spacing {spacing!r} is not 'leading' or 'trailing'")
+        if p.get("prediction_type", "epsilon") not in ("epsilon", "sample"):
+            raise ValueError(f"prediction_type {p['prediction_type']!r}: 'epsilon' or 'sample'")
         ratio = n // k
-        self.timesteps = [i * ratio for i in reversed(range(k))]
+        if spacing == "leading":
+            self.timesteps = [i * ratio for i in reversed(range(k))]
+        else:  # diffusers: round(arange(n, 0, -n / k)) - 1
+            self.timesteps = [int(v) - 1 for v in np.round(np.arange(n, 0, -n / k))]
         # coefficients in float64, applied as float32 scalars so the sample stays float32
         ac = cosine_alphas_cumprod(n)
         self.coefs = [self._coefs(ac, t, t - ratio) for t in self.timesteps]
@@ -109,8 +130,11 @@ class DiffusionSamplerProgram(LoopProgram):
 
     def _coefs(self, ac: np.ndarray, t: int, prev: int) -> tuple[np.float32, ...]:
         a_t, a_prev = ac[t], (ac[prev] if prev >= 0 else 1.0)  # alpha_prod_t, alpha_prod_t_prev
-        # x0 = (x - sqrt(1 - a_t) eps) / sqrt(a_t)
-        c = [1 / math.sqrt(a_t), math.sqrt(1 - a_t) / math.sqrt(a_t)]
+        if self.params.get("prediction_type", "epsilon") == "epsilon":
+            # x0 = (x - sqrt(1 - a_t) eps) / sqrt(a_t)
+            c = [1 / math.sqrt(a_t), math.sqrt(1 - a_t) / math.sqrt(a_t)]
+        else:  # the output is x0; eps = (x - sqrt(a_t) x0) / sqrt(1 - a_t)
+            c = [1 / math.sqrt(1 - a_t), math.sqrt(a_t) / math.sqrt(1 - a_t)]
         if self.params["scheduler"] == "ddim":  # x' = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps
             c += [math.sqrt(a_prev), math.sqrt(1 - a_prev), 0.0, 0.0]
         else:  # posterior mean q(x_prev | x_t, x0) + fixed_small variance noise
@@ -132,10 +156,16 @@ class DiffusionSamplerProgram(LoopProgram):
     def calls_per_tick(self) -> dict[str, int]:
         return {"encoder": 1, "denoiser": len(self.timesteps)}
 
-    def step(self, x: np.ndarray, eps: np.ndarray, i: int) -> np.ndarray:
-        """One scheduler update of the sample ``x`` given the predicted noise at step ``i``."""
-        inv_sqrt_a, sqrt_ratio, c_x0, c_eps, c_x, sigma = self.coefs[i]
-        x0 = np.clip(inv_sqrt_a * x - sqrt_ratio * eps, -1.0, 1.0)  # diffusers clip_sample
+    def step(self, x: np.ndarray, out: np.ndarray, i: int) -> np.ndarray:
+        """One scheduler update of the sample ``x`` given the network output at step ``i``
+        (the predicted noise, or the predicted clean sample for ``prediction_type: sample``)."""
+        c0, c1, c_x0, c_eps, c_x, sigma = self.coefs[i]
+        if self.params.get("prediction_type", "epsilon") == "epsilon":
+            eps = out
+            x0 = np.clip(c0 * x - c1 * eps, -1.0, 1.0)  # diffusers clip_sample
+        else:  # eps from the unclipped prediction, as diffusers does
+            eps = c0 * x - c1 * out
+            x0 = np.clip(out, -1.0, 1.0)
         if self.params["scheduler"] == "ddim":
             # eps is used as predicted (use_clipped_model_output=False), as in diffusers
             return c_x0 * x0 + c_eps * eps
@@ -212,6 +242,25 @@ class DiffusionPolicyEntry(ZooEntry):
 
     def make(self, cfg: DiffusionPolicyConfig) -> StackModel:
         return DiffusionPolicy(cfg)
+
+    def scaled(
+        self, cfg: DiffusionPolicyConfig, width: float, depth: float
+    ) -> DiffusionPolicyConfig:
+        """ResNet ``widths``, SpatialSoftmax ``keypoints`` (only ``feature_dim`` reaches
+        ``cond``), UNet ``down_dims`` and ``step_embed_dim`` scale with width, ResNet ``blocks``
+        with depth. Kept: the number of ResNet stages and UNet levels (the horizon must divide
+        by 2 ** (levels - 1)), ``feature_dim`` and the obs/proprio/action sizes (they set
+        ``cond`` and the denoiser's io), ``kernel``, ``groups`` and the scheduler settings."""
+        check_factors(width, depth)
+        gn = math.lcm(cfg.groups, 8)  # keep every GroupNorm at ``groups`` groups
+        return replace(
+            cfg,
+            widths=tuple(scale_width(w, width) for w in cfg.widths),
+            blocks=tuple(scale_depth(n, depth) for n in cfg.blocks),
+            keypoints=scale_width(cfg.keypoints, width),
+            down_dims=tuple(scale_width(w, width, gn) for w in cfg.down_dims),
+            step_embed_dim=scale_width(cfg.step_embed_dim, width),
+        )
 
     def spec(self, cfg: DiffusionPolicyConfig, preset: str) -> ModelSpec:
         t, s = cfg.obs_horizon, cfg.image_size

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 from torch import nn
@@ -10,7 +11,16 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.humanoid import HoverMLP, HSTPolicy
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import (
+    StackModel,
+    ZooEntry,
+    check_factors,
+    config_dict,
+    register,
+    scale_depth,
+    scale_hidden,
+    scale_width,
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,18 @@ class HumanoidEntry(ZooEntry):
 
     def make(self, cfg: HumanoidConfig) -> StackModel:
         return Humanoid(cfg)
+
+    def scaled(self, cfg: HumanoidConfig, width: float, depth: float) -> HumanoidConfig:
+        # both architectures' sizes scale (only the one named by arch is built); kept: arch,
+        # obs_dim, act_dim, context (the history the program carries), action_scale, heads
+        check_factors(width, depth)
+        return replace(
+            cfg,
+            width=scale_width(cfg.width, width, math.lcm(cfg.heads, 8)),
+            ffn=scale_width(cfg.ffn, width),
+            depth=scale_depth(cfg.depth, depth),
+            hidden=scale_hidden(cfg.hidden, width, depth),
+        )
 
     def spec(self, cfg: HumanoidConfig, preset: str) -> ModelSpec:
         policy = NetworkSpec(

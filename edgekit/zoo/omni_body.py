@@ -7,7 +7,8 @@ padded to ``max_limbs`` with a key padding mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -16,7 +17,16 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.omni_body import MorphologyPolicy
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import (
+    StackModel,
+    ZooEntry,
+    check_factors,
+    config_dict,
+    register,
+    scale_depth,
+    scale_hidden,
+    scale_width,
+)
 
 BASE_DIM = (
     13  # base orientation quaternion (4), angular velocity (3), linear velocity (3), gravity (3)
@@ -236,6 +246,17 @@ class OmniBodyEntry(ZooEntry):
 
     def make(self, cfg: OmniBodyConfig) -> StackModel:
         return OmniBody(cfg)
+
+    def scaled(self, cfg: OmniBodyConfig, width: float, depth: float) -> OmniBodyConfig:
+        # kept: max_limbs, act_per_limb (the limb-token io), action_scale, heads
+        check_factors(width, depth)
+        return replace(
+            cfg,
+            width=scale_width(cfg.width, width, math.lcm(cfg.heads, 8)),
+            ffn=scale_width(cfg.ffn, width),
+            depth=scale_depth(cfg.depth, depth),
+            decoder_hidden=scale_hidden(cfg.decoder_hidden, width, depth),
+        )
 
     def spec(self, cfg: OmniBodyConfig, preset: str) -> ModelSpec:
         b, n = "batch", cfg.max_limbs

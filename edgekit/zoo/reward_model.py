@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +12,15 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.reward_model import ClipRewardModel
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import (
+    StackModel,
+    ZooEntry,
+    check_factors,
+    config_dict,
+    register,
+    scale_depth,
+    scale_width,
+)
 from edgekit.zoo.hostops import ImageNormalizer
 
 # ImageNet statistics: the ResNet encoders of LeRobot's reward classifier are ImageNet-pretrained
@@ -128,6 +137,19 @@ class RewardModelEntry(ZooEntry):
 
     def make(self, cfg: RewardModelConfig) -> StackModel:
         return RewardModel(cfg)
+
+    def scaled(self, cfg: RewardModelConfig, width: float, depth: float) -> RewardModelConfig:
+        # kept: frames, cameras, image_size, vocab, instr_len, candidates (the network's io
+        # and the program's params), temperature, heads, the number of ResNet stages
+        check_factors(width, depth)
+        return replace(
+            cfg,
+            width=scale_width(cfg.width, width, math.lcm(cfg.heads, 8)),
+            ffn=scale_width(cfg.ffn, width),
+            depth=scale_depth(cfg.depth, depth),
+            backbone_widths=tuple(scale_width(w, width) for w in cfg.backbone_widths),
+            backbone_blocks=tuple(scale_depth(n, depth) for n in cfg.backbone_blocks),
+        )
 
     def spec(self, cfg: RewardModelConfig, preset: str) -> ModelSpec:
         size = cfg.image_size

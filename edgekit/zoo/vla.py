@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +12,15 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.vla import ChunkedVLA
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import (
+    StackModel,
+    ZooEntry,
+    check_factors,
+    config_dict,
+    register,
+    scale_depth,
+    scale_width,
+)
 from edgekit.zoo.hostops import ImageNormalizer
 
 # ImageNet statistics: the ResNet backbones of ACT / LeRobot are ImageNet-pretrained
@@ -143,6 +152,21 @@ class VLAEntry(ZooEntry):
 
     def make(self, cfg: VLAConfig) -> StackModel:
         return VLA(cfg)
+
+    def scaled(self, cfg: VLAConfig, width: float, depth: float) -> VLAConfig:
+        # kept: cameras, image_size, proprio_dim, action_dim, chunk, vocab, instr_len (the
+        # policy's io and the program's params), heads, and the number of ResNet stages (it
+        # sets the token grid side)
+        check_factors(width, depth)
+        return replace(
+            cfg,
+            width=scale_width(cfg.width, width, math.lcm(cfg.heads, 8)),
+            ffn=scale_width(cfg.ffn, width),
+            enc_layers=scale_depth(cfg.enc_layers, depth),
+            dec_layers=scale_depth(cfg.dec_layers, depth),
+            backbone_widths=tuple(scale_width(w, width) for w in cfg.backbone_widths),
+            backbone_blocks=tuple(scale_depth(n, depth) for n in cfg.backbone_blocks),
+        )
 
     def spec(self, cfg: VLAConfig, preset: str) -> ModelSpec:
         size = cfg.image_size

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +11,7 @@ from torch import nn
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
 from edgekit.nets.world_model import ActorNet, EncoderNet, ImagineNet, PosteriorNet, WorldModel
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import StackModel, ZooEntry, config_dict, register
+from edgekit.zoo.base import StackModel, ZooEntry, check_factors, config_dict, register, scale_width
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,17 @@ class WorldModelEntry(ZooEntry):
 
     def make(self, cfg: WorldModelConfig) -> StackModel:
         return DreamerRSSM(cfg)
+
+    def scaled(self, cfg: WorldModelConfig, width: float, depth: float) -> WorldModelConfig:
+        """Only the RSSM's ``hidden`` and the heads' ``units`` scale. The recurrent state
+        (``deter``, ``stoch`` x ``classes``) and the encoder's ``embed`` (its size is
+        ``depth * 8 * (image / 16) ** 2``, so the CNN ``depth`` stays) cross between networks,
+        ``blocks`` must divide ``deter``, and the head and prior/posterior layer counts are
+        fixed by the modelling code, so ``depth`` changes nothing here."""
+        check_factors(width, depth)
+        return replace(
+            cfg, hidden=scale_width(cfg.hidden, width), units=scale_width(cfg.units, width)
+        )
 
     def spec(self, cfg: WorldModelConfig, preset: str) -> ModelSpec:
         b, d, sc, a = "batch", cfg.deter, cfg.stoch * cfg.classes, cfg.action_dim
