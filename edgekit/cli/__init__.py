@@ -185,7 +185,10 @@ def distill(
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Training (optimiser) steps.")] = 300,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per step.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", help="AdamW peak learning rate.")] = 1e-3,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="AdamW peak LR [default: 1e-3; 1e-4 with --denoise-steps]."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     max_error: Annotated[
         float | None,

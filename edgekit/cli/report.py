@@ -146,7 +146,7 @@ def train_progress() -> Iterator[Any]:
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("loss {task.fields[loss]}  held-out {task.fields[holdout]}"),
         TimeRemainingColumn(),
         transient=True,
     )
@@ -154,8 +154,11 @@ def train_progress() -> Iterator[Any]:
 
     def update(phase: str, done: int, total: int, metrics: dict[str, float]) -> None:
         if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total, loss="-")
-        bar.update(tasks[phase], completed=done, loss=f"{metrics.get('loss', 0):.4g}")
+            tasks[phase] = bar.add_task(phase, total=total, loss="-", holdout="-")
+        task = tasks[phase]
+        bar.update(task, completed=done, loss=f"{metrics.get('loss', 0):.4g}")
+        if "holdout" in metrics:
+            bar.update(task, holdout=f"{metrics['holdout'] * 100:.2f}%")
 
     with bar:
         yield update

@@ -43,6 +43,7 @@ from edgekit.loader import Source, TorchSource, load, source_info
 from edgekit.loop import Arrays, LoopProgram, TickContext, build_program
 from edgekit.spec import ProgramSpec
 
+SYNTHETIC_N = 128  # observations generated for `--data synthetic` (25% held out)
 Progress = Callable[[str, int, int, dict[str, float]], None]  # phase, done, total, metrics
 
 
@@ -137,21 +138,26 @@ def _distill(
     data_info.update(train_observations=len(train_obs), holdout_observations=len(holdout_obs))
     torch.manual_seed(config.seed)
 
+    live = progress is not None and ctx.is_main  # held-out error on the progress bar
     if config.mode == "steps":
-        objective, student_src, how, extra = _steps_setup(source, pname, pspec, train_obs, config)
+        objective, student_src, how, extra = _steps_setup(
+            source, pname, pspec, train_obs, config, holdout_obs if live else []
+        )
     else:
-        objective, student_src, how, extra = _outputs_setup(source, train_obs, config)
+        objective, student_src, how, extra = _outputs_setup(
+            source, train_obs, config, holdout_obs if live else []
+        )
     settings = _settings_hash(source, student_src, config, data_info)
     ckpt = checkpoint_dir(out)
 
-    def on_step(done: int, loss: float) -> None:
-        if progress is not None and ctx.is_main:
-            progress("train", done, config.steps, {"loss": loss})
+    def on_step(done: int, metrics: dict[str, float]) -> None:
+        if progress is not None:
+            progress("train", done, config.steps, metrics)
 
     tcfg = TrainConfig(
         steps=config.steps,
         batch_size=config.batch_size,
-        lr=config.lr,
+        lr=config.learning_rate,
         warmup=config.warmup,
         ema=config.ema,
         grad_clip=config.grad_clip,
@@ -168,6 +174,7 @@ def _distill(
         resume=resume,
         settings_hash=settings,
         progress=on_step,
+        eval_every=max(1, config.steps // 20) if live else 0,
     )
     train_s = time.perf_counter() - t_train
     close = getattr(objective, "close", None)
@@ -233,7 +240,7 @@ def _observations(
             "calib_data/README.md), or `--data synthetic` to train on generated observations"
         )
     if str(data) == "synthetic":
-        cset = synthesize_for_program(program, n=48, seed=config.seed)
+        cset = synthesize_for_program(program, n=SYNTHETIC_N, seed=config.seed)
         return cset.observations(), {"source": "synthetic", "sha256": "synthetic"}
     path = Path(data)
     cset = load_calibration(path, program.observation_spec())
@@ -263,7 +270,10 @@ def _settings_hash(
 
 
 def _outputs_setup(
-    source: TorchSource, train_obs: list[Arrays], config: DistillConfig
+    source: TorchSource,
+    train_obs: list[Arrays],
+    config: DistillConfig,
+    holdout_obs: list[Arrays],
 ) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
     from edgekit.distill.outputs import OutputObjective, pool_feeds
     from edgekit.quantize.capture import capture
@@ -289,6 +299,13 @@ def _outputs_setup(
         feature_weight=config.feature_weight,
         seed=config.seed,
     )
+    if holdout_obs:
+        held, _ = capture(programs, runtime, holdout_obs, 32, config.seed)
+        objective.holdout = {
+            n: {k: v[:256] for k, v in rows.items()}
+            for n, rows in pool_feeds(held, specs, config.seed).items()
+            if n in pools
+        }
     untrained = sorted(set(specs) - set(pools))
     if untrained:
         raise InputSpecError(
@@ -316,7 +333,10 @@ def _steps_setup(
     pspec: ProgramSpec,
     train_obs: list[Arrays],
     config: DistillConfig,
+    holdout_obs: list[Arrays],
 ) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
+    import torch
+
     from edgekit.distill import steps
 
     if pspec.name != steps.SAMPLER or "denoiser" not in source.networks:
@@ -332,7 +352,12 @@ def _steps_setup(
     objective = steps.StepObjective(
         source.networks["denoiser"], conds, dict(pspec.params), n, k, config.jitter
     )
-    sprog = ProgramSpec(steps.SAMPLER, steps.student_params(dict(pspec.params), n), pspec.hz)
+    if holdout_obs:
+        cond = steps.encode(source.networks["encoder"], holdout_obs)
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        x = torch.randn((len(cond), *objective.shape), generator=gen)
+        objective.holdout = {"x": x, "cond": cond}
+    sprog = ProgramSpec(steps.SAMPLER, steps.student_params(dict(pspec.params), n, k), pspec.hz)
     name = f"distilled{n}"
     spec = replace(source.spec, program=sprog, programs={name: sprog})
     container = copy.copy(source.module)
@@ -342,12 +367,13 @@ def _steps_setup(
     return (
         objective,
         student,
-        f"{n}-step x0-prediction sampler (trailing spacing), initialised from the teacher's "
-        f"denoiser; teacher {pname}",
+        f"{n}-step DDIM sampler on every {k // n}th step of the teacher's grid "
+        f"{sprog.params['timesteps']}, denoiser initialised from the teacher's; teacher {pname}",
         {
-            "method": "progressive distillation (Salimans & Ho 2022), one round, x-prediction "
-            f"student: its {n}-step rollout regressed onto the teacher's {det} {k}-step chunk "
-            "from the same noise and cond; AdamW, warm-up + cosine, EMA, grad clipping",
+            "method": "progressive distillation (Salimans & Ho 2022) in one round: the "
+            f"student's {n}-step rollout regressed onto the teacher's {det}-{k} states at the "
+            "same timesteps, from the same noise and cond; AdamW, warm-up + cosine, EMA, "
+            "grad clipping",
             "data": {"conds": len(conds)},
             "training": {"teacher_steps": k, "student_steps": n},
         },
@@ -500,7 +526,7 @@ def _step_fidelity(
     k, n = int(tparams["num_inference_steps"]), int(sparams["num_inference_steps"])
     ref = run_chunks(teacher_params(tparams, k), t_rt, holdout, seed)
     got = run_chunks(sparams, s_rt, holdout, seed)
-    base = run_chunks(teacher_params(tparams, n), t_rt, holdout, seed)
+    base = run_chunks(sparams, t_rt, holdout, seed)  # the student before training
     student_err = action_error(got, ref, tparams)
     return {
         "measured_on": "onnxruntime FP32 (graph optimizations on)",
@@ -509,7 +535,7 @@ def _step_fidelity(
         "action range (high - low)",
         "student": student_err,
         "undistilled_baseline": {
-            "what": f"teacher denoiser, DDIM-{n}",
+            "what": f"teacher denoiser, same {n}-step grid",
             **action_error(base, ref, tparams),
         },
         "headline": {"metric": "action_range_mean_abs", "value": student_err["mean_abs"]},

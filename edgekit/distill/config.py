@@ -21,8 +21,10 @@ class DistillConfig:
         program: the teacher's loop program to distil (default: the model's default).
         steps: optimiser steps.
         batch_size: rows per optimiser step (global: split over torchrun processes).
-        lr, warmup, ema, grad_clip, weight_decay: AdamW, linear warm-up steps then cosine
-            decay, EMA decay cap, gradient-norm clip.
+        lr, warmup, ema, grad_clip, weight_decay: AdamW peak learning rate (default 1e-3 for
+            width/depth students, trained from a fresh init; 1e-4 for step students, which
+            fine-tune the teacher's denoiser), linear warm-up steps then cosine decay, EMA decay
+            cap, gradient-norm clip.
         jitter: Gaussian input jitter, as a fraction of each input's std (0: no augmentation).
         feature_weight: weight of the FitNets feature hint (0: outputs only).
         holdout: fraction of the observations held out to measure fidelity.
@@ -41,7 +43,7 @@ class DistillConfig:
     program: str | None = None
     steps: int = 300
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None
     warmup: int = 20
     ema: float = 0.999
     grad_clip: float = 1.0
@@ -58,6 +60,8 @@ class DistillConfig:
     def __post_init__(self) -> None:
         for name in ("width", "depth", "lr", "ema", "grad_clip"):
             value = getattr(self, name)
+            if value is None:
+                continue
             if not (math.isfinite(value) and value > 0):
                 raise BadInputError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
         if self.width > 1 or self.depth > 1:
@@ -96,6 +100,12 @@ class DistillConfig:
             raise BadInputError("--student and --width/--depth are exclusive")
 
     @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1e-4 if self.mode == "steps" else 1e-3
+
+    @property
     def mode(self) -> str:
         return "steps" if self.denoise_steps is not None else "outputs"
 
@@ -105,6 +115,7 @@ class DistillConfig:
     def training_settings(self) -> dict[str, Any]:
         """The settings that shape the trained weights (for the checkpoint/resume hash)."""
         d = self.to_dict()
+        d["lr"] = self.learning_rate
         for k in ("max_error", "checkpoint_every", "latency_ticks"):
             d.pop(k)
         return d

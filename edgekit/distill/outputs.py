@@ -106,6 +106,7 @@ class OutputObjective(Objective):
         self.hints: dict[str, str] = {}  # network -> why a hint is on or off
         self._hook_features(seed)
         self.out_var = self._output_variance()
+        self.holdout: dict[str, dict[str, torch.Tensor]] = {}
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -179,6 +180,22 @@ class OutputObjective(Objective):
                     x = x + self.jitter * self.spread[n][name] * noise
                 out[f"{n}/{name}"] = x
         return out
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        """Worst relative L2 over networks and float outputs on the held-out rows."""
+        if not self.holdout:
+            return None
+        worst = 0.0
+        for n, rows in self.holdout.items():
+            ref = self._run(n, self.teacher[n], rows)
+            got = self._run(n, self.student[n], rows)
+            for i in self.float_outputs[n]:
+                den = float(torch.linalg.vector_norm(ref[i].double()))
+                num = float(torch.linalg.vector_norm((got[i] - ref[i]).double()))
+                worst = max(worst, num / den if den > 0 else num)
+        self._features.clear()
+        return worst
 
     def forward(self, batch: Batch) -> torch.Tensor:
         loss = torch.zeros((), device=next(iter(batch.values())).device)

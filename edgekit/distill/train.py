@@ -33,6 +33,11 @@ class Objective(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def evaluate(self) -> float | None:
+        """Held-out error of the current weights (for the progress bar), None if no held-out
+        data was given."""
+        return None
+
 
 @dataclass
 class TrainConfig:
@@ -75,9 +80,14 @@ def train(
     ckpt_dir: Path | None = None,
     resume: bool = False,
     settings_hash: str = "",
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    eval_every: int = 0,
 ) -> TrainResult:
-    """Train ``objective``'s trainable parameters; on return they hold the EMA weights."""
+    """Train ``objective``'s trainable parameters; on return they hold the EMA weights.
+
+    ``progress(step, metrics)`` gets the loss every step and, every ``eval_every`` steps and at
+    the end, ``holdout``: :meth:`Objective.evaluate` on the EMA weights (rank 0 only).
+    """
     objective.to(dist.device)
     params = trainable(objective)
     names = list(params)
@@ -140,10 +150,30 @@ def train(
                 ),
                 settings_hash,
             )
-        if progress is not None:
-            progress(done, result.history[-1])
+        if progress is not None and dist.is_main:
+            metrics = {"loss": result.history[-1]}
+            if eval_every > 0 and (done % eval_every == 0 or done == total):
+                value = _evaluate_ema(objective, params, ema)
+                if value is not None:
+                    metrics["holdout"] = value
+            progress(done, metrics)
     with torch.no_grad():
         for n in names:
             params[n].copy_(ema[n])
     objective.to("cpu")
     return result
+
+
+def _evaluate_ema(
+    objective: Objective, params: dict[str, nn.Parameter], ema: dict[str, torch.Tensor]
+) -> float | None:
+    """Run ``objective.evaluate()`` with the EMA weights swapped in, then swap back."""
+    with torch.no_grad():
+        live = {n: p.detach().clone() for n, p in params.items()}
+        for n, p in params.items():
+            p.copy_(ema[n])
+        try:
+            return objective.evaluate()
+        finally:
+            for n, p in params.items():
+                p.copy_(live[n])

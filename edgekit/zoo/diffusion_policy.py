@@ -92,11 +92,8 @@ class DiffusionSamplerProgram(LoopProgram):
 
     The scheduler follows diffusers as configured by Chi: epsilon prediction, clip_sample to
     [-1, 1], "leading" timestep spacing, DDIM with set_alpha_to_one, DDPM fixed_small variance.
-    Step-distilled students use diffusers' other two settings: ``timestep_spacing: trailing``
-    (the first step starts at the last train timestep, so one call sees pure noise, as
-    Lin et al. 2024 recommend for few steps) and ``prediction_type: sample`` (the network
-    predicts the clean chunk, which stays well conditioned at low signal-to-noise where an
-    epsilon predictor's x0 = (x - sqrt(1 - a) eps) / sqrt(a) blows up; Salimans & Ho 2022).
+    Step-distilled students give explicit ``timesteps`` (descending; each DDIM step goes to the
+    next one, the last to the clean sample), as diffusers' custom-timestep schedulers do.
     """
 
     name = "diffusion-sampler"
@@ -112,29 +109,34 @@ class DiffusionSamplerProgram(LoopProgram):
             raise ValueError(f"scheduler {p['scheduler']!r} is not 'ddim' or 'ddpm'")
         if p.get("beta_schedule", "squaredcos_cap_v2") != "squaredcos_cap_v2":
             raise ValueError(f"beta_schedule {p['beta_schedule']!r}: only squaredcos_cap_v2")
-        spacing = p.get("timestep_spacing", "leading")
-        if spacing not in ("leading", "trailing"):
-            raise ValueError(f"timestep_spacing {spacing!r} is not 'leading' or 'trailing'")
-        if p.get("prediction_type", "epsilon") not in ("epsilon", "sample"):
-            raise ValueError(f"prediction_type {p['prediction_type']!r}: 'epsilon' or 'sample'")
         ratio = n // k
-        if spacing == "leading":
+        if p.get("timesteps"):  # explicit, descending; each step goes to the next, then to 0
+            self.timesteps = [int(t) for t in p["timesteps"]]
+            if (
+                len(self.timesteps) != k
+                or any(
+                    not 0 <= b < a < n
+                    for a, b in zip(self.timesteps, self.timesteps[1:], strict=False)
+                )
+                or not 0 <= self.timesteps[-1] < n
+            ):
+                raise ValueError(f"timesteps {self.timesteps}: need {k} descending in [0, {n})")
+            prevs = [*self.timesteps[1:], -1]
+        else:  # diffusers' "leading" spacing
             self.timesteps = [i * ratio for i in reversed(range(k))]
-        else:  # diffusers: round(arange(n, 0, -n / k)) - 1
-            self.timesteps = [int(v) - 1 for v in np.round(np.arange(n, 0, -n / k))]
+            prevs = [t - ratio for t in self.timesteps]
         # coefficients in float64, applied as float32 scalars so the sample stays float32
         ac = cosine_alphas_cumprod(n)
-        self.coefs = [self._coefs(ac, t, t - ratio) for t in self.timesteps]
+        self.coefs = [
+            self._coefs(ac, t, prev) for t, prev in zip(self.timesteps, prevs, strict=True)
+        ]
         self.low = np.asarray(p["action_low"], np.float32)
         self.high = np.asarray(p["action_high"], np.float32)
 
     def _coefs(self, ac: np.ndarray, t: int, prev: int) -> tuple[np.float32, ...]:
         a_t, a_prev = ac[t], (ac[prev] if prev >= 0 else 1.0)  # alpha_prod_t, alpha_prod_t_prev
-        if self.params.get("prediction_type", "epsilon") == "epsilon":
-            # x0 = (x - sqrt(1 - a_t) eps) / sqrt(a_t)
-            c = [1 / math.sqrt(a_t), math.sqrt(1 - a_t) / math.sqrt(a_t)]
-        else:  # the output is x0; eps = (x - sqrt(a_t) x0) / sqrt(1 - a_t)
-            c = [1 / math.sqrt(1 - a_t), math.sqrt(a_t) / math.sqrt(1 - a_t)]
+        # x0 = (x - sqrt(1 - a_t) eps) / sqrt(a_t)
+        c = [1 / math.sqrt(a_t), math.sqrt(1 - a_t) / math.sqrt(a_t)]
         if self.params["scheduler"] == "ddim":  # x' = sqrt(a_prev) x0 + sqrt(1 - a_prev) eps
             c += [math.sqrt(a_prev), math.sqrt(1 - a_prev), 0.0, 0.0]
         else:  # posterior mean q(x_prev | x_t, x0) + fixed_small variance noise
@@ -156,16 +158,10 @@ class DiffusionSamplerProgram(LoopProgram):
     def calls_per_tick(self) -> dict[str, int]:
         return {"encoder": 1, "denoiser": len(self.timesteps)}
 
-    def step(self, x: np.ndarray, out: np.ndarray, i: int) -> np.ndarray:
-        """One scheduler update of the sample ``x`` given the network output at step ``i``
-        (the predicted noise, or the predicted clean sample for ``prediction_type: sample``)."""
-        c0, c1, c_x0, c_eps, c_x, sigma = self.coefs[i]
-        if self.params.get("prediction_type", "epsilon") == "epsilon":
-            eps = out
-            x0 = np.clip(c0 * x - c1 * eps, -1.0, 1.0)  # diffusers clip_sample
-        else:  # eps from the unclipped prediction, as diffusers does
-            eps = c0 * x - c1 * out
-            x0 = np.clip(out, -1.0, 1.0)
+    def step(self, x: np.ndarray, eps: np.ndarray, i: int) -> np.ndarray:
+        """One scheduler update of the sample ``x`` given the predicted noise at step ``i``."""
+        inv_sqrt_a, sqrt_ratio, c_x0, c_eps, c_x, sigma = self.coefs[i]
+        x0 = np.clip(inv_sqrt_a * x - sqrt_ratio * eps, -1.0, 1.0)  # diffusers clip_sample
         if self.params["scheduler"] == "ddim":
             # eps is used as predicted (use_clipped_model_output=False), as in diffusers
             return c_x0 * x0 + c_eps * eps
