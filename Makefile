@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/ort_vs_torch.py
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quantize_compare.py
+	$(BIN)/python benchmarks/distill_compare.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

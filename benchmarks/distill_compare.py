@@ -5,12 +5,12 @@ Diffusion policy (default preset, a teacher trained on scripted demonstrations b
 teachers and step-distilled 1-, 2- and 4-call students (``edgekit distill --denoise-steps N``,
 teacher DDIM-16). Per sampler: whole-tick p50 on onnxruntime FP32 (round-robin blocks in one
 process) and the action-chunk error vs the DDIM-16 teacher from the same initial noise and
-conditioning on held-out observations, in units of the action range. The same students are also
+conditioning on held-out observations, in units of the action range. A 4-step student is also
 distilled from the random-init default teacher, for contrast.
 
 VLA (default preset) at width 0.5: whole-tick p50 ratio and whole-tick fidelity.
 
-Usage: python benchmarks/distill_compare.py [--steps 600] [--vla-steps 200] [--skip-vla]
+Usage: python benchmarks/distill_compare.py [--steps 300] [--vla-steps 200] [--skip-vla]
 """
 
 from __future__ import annotations
@@ -58,7 +58,12 @@ def diffusion(args: argparse.Namespace, work: Path, threads: int) -> list[dict[s
         WEIGHTS.parent.mkdir(exist_ok=True)
         save_file({k: v.contiguous() for k, v in trained.module.state_dict().items()}, WEIGHTS)
     rows: list[dict[str, Any]] = []
-    for label, weights in (("trained on demos", WEIGHTS), ("random init", None)):
+    for label, weights, students in (
+        ("trained on demos", WEIGHTS, args.students),
+        ("random init", None, args.random_students),
+    ):
+        if not students:
+            continue
         src = load("zoo:diffusion-policy:default", weights=weights)
         assert isinstance(src, TorchSource)
         data, holdout = data_file(src, work, args.obs, seed=7)
@@ -73,7 +78,7 @@ def diffusion(args: argparse.Namespace, work: Path, threads: int) -> list[dict[s
             "DDIM-16 teacher": (src.spec.programs["ddim16"], teacher_rt),
         }
         trained: dict[str, dict[str, Any]] = {}
-        for n in args.students:
+        for n in students:
             out = work / f"student-{label[:6]}-{n}"
             config = DistillConfig(
                 denoise_steps=n, steps=args.steps, latency_ticks=0, checkpoint_every=0
@@ -160,8 +165,9 @@ def vla(args: argparse.Namespace, work: Path, threads: int) -> list[dict[str, An
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=600, help="step-distillation optimiser steps")
+    ap.add_argument("--steps", type=int, default=300, help="step-distillation optimiser steps")
     ap.add_argument("--students", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--random-students", type=int, nargs="*", default=[4])
     ap.add_argument("--vla-steps", type=int, default=200)
     ap.add_argument("--vla-batch", type=int, default=16)
     ap.add_argument("--obs", type=int, default=256, help="observations (25% held out)")

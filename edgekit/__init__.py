@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edgekit.loader import Source
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["__version__", "bench", "distill", "export", "load", "quantize"]
 
 # edgekit.distill / .export / .quantize / .bench are packages that can be called like the

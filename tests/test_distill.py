@@ -354,3 +354,31 @@ def test_bad_data_one_line_exit_2(cli, tmp_path):
     r = cli(*base, "--data", _npz(tmp_path, proprio=np.zeros((0, 84), np.float32)))
     assert r.code == 2 and "bad.npz" in r.err
     assert not (tmp_path / "s").exists() and not checkpoint_dir(tmp_path / "s").exists()
+
+
+def test_teacher_targets_land_where_the_student_steps_land():
+    """Each target is the teacher's state at the student's next timestep; the last is the
+    teacher's chunk, also when K is not a multiple of N (DDPM-100 teacher, 3 calls)."""
+    from edgekit.distill.steps import StepObjective, teacher_params
+
+    src = load("zoo:diffusion-policy:tiny")
+    params = dict(src.spec.program.params)
+    for k, n in ((16, 4), (100, 3)):
+        obj = StepObjective(src.networks["denoiser"], torch.zeros(2, 50), params, n, k)
+        grid = sampler_program(teacher_params(params, k)).timesteps
+        student = sampler_program(student_params(params, n, k)).timesteps
+        x = torch.randn(2, 16, 7, generator=torch.Generator().manual_seed(0))
+        cond = torch.randn(2, 50, generator=torch.Generator().manual_seed(1))
+        targets = obj.teacher_states(x, cond)
+        assert len(targets) == n
+        full, y = [], x
+        _, coefs = step_coefs(sampler_program(teacher_params(params, k)))
+        with torch.no_grad():
+            for i, t in enumerate(grid):
+                eps = src.networks["denoiser"](y, torch.full((2,), float(t)), cond)
+                y, _ = ddim_step(y, eps, coefs[i], "epsilon")
+                full.append(y)
+        for j in range(1, n):  # the state reached after teacher step i sits at grid[i]
+            i = grid.index(student[j])
+            torch.testing.assert_close(targets[j - 1], full[i - 1])
+        torch.testing.assert_close(targets[-1], full[-1])

@@ -178,14 +178,17 @@ class StepObjective(Objective):
 
     @torch.no_grad()
     def teacher_states(self, x: torch.Tensor, cond: torch.Tensor) -> list[torch.Tensor]:
-        """The teacher's states after every (K/N)-th step, the last one its action chunk."""
+        """The teacher's states where the student's steps land: after steps ``j * (K // N)``
+        for ``j = 1..N-1`` (the student's next timesteps), then its final action chunk."""
+        n = len(self.s_steps)
+        marks = {j * self.stride for j in range(1, n)}
         states = []
         for i, t in enumerate(self.t_steps):
             eps = self.teacher(x, torch.full((x.shape[0],), float(t), device=x.device), cond)
             x, _ = ddim_step(x, eps, self.t_coefs[i], "epsilon")
-            if (i + 1) % self.stride == 0:
+            if i + 1 in marks:
                 states.append(x)
-        return states
+        return [*states, x]
 
     @torch.no_grad()
     def evaluate(self) -> float | None:
