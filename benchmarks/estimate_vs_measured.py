@@ -49,7 +49,7 @@ def main() -> None:
                 program = build_program(pspec)
                 n = max(1, args.ticks // 3)
                 ns = round_robin(
-                    {"m": lambda k, p=program: time_ticks(p, rt, k, warmup=1).tick_ns}, 3, n
+                    {"m": lambda k, p=program, r=rt: time_ticks(p, r, k, warmup=1).tick_ns}, 3, n
                 )
                 measured = p50_ms(ns["m"])
                 est = estimate_tick(files, build_program(pspec), host, "fp32", 4.0)

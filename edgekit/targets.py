@@ -187,6 +187,5 @@ def why_not_measurable(t: Target) -> str:
     needs = {"tensorrt": "TensorRT on the Jetson's GPU", "qnn": "the Hexagon NPU of that SoC"}
     return (
         f"target {t.name!r} ({t.device}) cannot be measured on this machine: it needs "
-        f"{needs.get(t.runtime, t.runtime)}. Run `edgekit bench` on the device, or bench "
-        "--target cpu here; latency estimates for absent targets are not implemented yet"
+        f"{needs.get(t.runtime, t.runtime)}"
     )

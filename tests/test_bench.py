@@ -51,11 +51,22 @@ def test_default_budget_follows_loop_rate(cli, humanoid_artifact, tmp_path):
     assert rep["stats_ms"]["deadline_ms"] == 5.0
 
 
-def test_target_not_here_is_said_plainly(cli, humanoid_artifact):
-    r = cli("bench", humanoid_artifact, "--target", "jetson-orin-nx")
-    assert r.code == 3
-    assert "cannot be measured on this machine" in r.err
-    assert "ms" not in r.out  # no latency printed for a target it did not measure
+def test_target_not_here_is_estimated_and_labelled(cli, humanoid_artifact, tmp_path):
+    r = cli("bench", humanoid_artifact, "--target", "jetson-orin-nx", "--json", tmp_path / "e.json")
+    assert r.code in (0, 1), r.err
+    assert "ESTIMATED, not measured" in r.out and "verdict:" in r.out
+    rep = json.loads((tmp_path / "e.json").read_text())
+    assert rep["measurement"]["kind"] == "estimated" and "roofline" in rep["measurement"]["method"]
+    assert "stats_ms" not in rep  # nothing was timed: no percentiles
+    est = rep["estimate"]
+    assert est["kind"] == "estimated" and est["precision"] == "fp16" and est["tick_ms"] > 0
+    assert rep["verdict"] == ("pass" if est["tick_ms"] <= rep["budget"]["ms"] else "fail")
+
+
+def test_require_measured_refuses_an_estimate(cli, humanoid_artifact, tmp_path):
+    r = cli("bench", humanoid_artifact, "--target", "jetson-orin-nx", "--require-measured")
+    assert r.code == 1 and "cannot be measured on this machine" in r.err
+    assert "ms" not in r.out
 
 
 def test_unknown_target_lists_known(cli, humanoid_artifact):

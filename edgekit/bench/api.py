@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifacts import versions
+from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
 from edgekit.bench.runner import time_ticks
 from edgekit.bench.stats import LatencyStats
-from edgekit.errors import BadInputError, TargetNotMeasurableError
+from edgekit.errors import BadInputError
 from edgekit.loader import OnnxSource, Source, TorchSource, load
 from edgekit.loop import LoopProgram, build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
@@ -194,16 +195,23 @@ def bench(
     program: str | None = None,
     loop_params: dict[str, Any] | None = None,
     seed: int = 0,
-) -> BenchReport:
-    """Measure the whole control tick of ``model`` on ``target``.
+    require_measured: bool = False,
+    precision: str | None = None,
+) -> BenchReport | EstimateReport:
+    """Measure the whole control tick of ``model`` on ``target``, or, for a target that is
+    not this machine, estimate it (an :class:`EstimateReport`, labelled ``estimated``).
 
     Raises:
-        TargetNotMeasurableError: the target is not this machine (exit code 3).
+        EstimateRefused: the target can only be estimated and ``require_measured`` (exit 1).
         BadInputError: bad reference, runtime, program or option (exit code 2).
     """
     tgt = get_target(target)
-    if not tgt.measurable_here:
-        raise TargetNotMeasurableError(why_not_measurable(tgt))
+    if not tgt.measurable_here and require_measured:
+        raise EstimateRefused(
+            f"--require-measured: {why_not_measurable(tgt)}; refusing to ship on an estimate"
+        )
+    if tgt.measurable_here and precision is not None:
+        raise BadInputError("--precision only applies to estimates; this target is measured")
     if ticks < 1 or warmup < 0:
         raise BadInputError(f"--ticks must be >= 1 and --warmup >= 0 (got {ticks}, {warmup})")
     if gate not in GATES:
@@ -222,6 +230,8 @@ def bench(
     budget_source = (
         "--budget-ms" if budget_ms else f"default: loop period x {tgt.headroom} headroom"
     )
+    if not tgt.measurable_here:
+        return estimate_bench(source, tgt, prog, rate, budget, budget_source, precision, seed)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
         rt = _runtime(source, runtime, threads, spinning, notes, Path(work))

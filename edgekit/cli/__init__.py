@@ -375,15 +375,31 @@ def bench(
         list[str] | None,
         typer.Option("--loop", help="Override a loop-program parameter, KEY=VALUE (repeatable)."),
     ] = None,
+    require_measured: Annotated[
+        bool,
+        typer.Option(
+            "--require-measured",
+            help="Fail (exit 1) instead of estimating a target that is not this machine.",
+        ),
+    ] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="Estimates only: fp32, fp16, int8 or int16 [default: the target's usual].",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
 ) -> None:
-    """Measure the whole control tick against the target's budget (exit 1 when missed)."""
+    """Measure the whole control tick against the target's budget (exit 1 when missed); a
+    target that is not this machine gets a labelled roofline estimate instead."""
     from edgekit.bench import bench as run_bench
     from edgekit.bench.api import parse_loop_params
-    from edgekit.cli.report import print_bench
+    from edgekit.bench.estimated import EstimateReport
+    from edgekit.cli.report import print_bench, print_estimate
     from edgekit.errors import BudgetMissed
     from edgekit.targets import get_target
 
@@ -403,9 +419,19 @@ def bench(
         gate=gate,
         program=program,
         loop_params=params,
+        require_measured=require_measured,
+        precision=precision,
     )
     if json_out:
         report.write_json(json_out)
+    if isinstance(report, EstimateReport):
+        print_estimate(report)
+        if not report.passed:
+            raise BudgetMissed(
+                f"budget missed (ESTIMATED): {report.tick_ms:.2f} ms > "
+                f"{report.budget_ms:.2f} ms on {report.target.name}"
+            )
+        return
     print_bench(report)
     if not report.passed:
         s = report.stats

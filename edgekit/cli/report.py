@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bench.api import BenchReport
+from edgekit.bench.estimated import EstimateReport
 from edgekit.cli.render import line, plain, si, table, verdict
 from edgekit.distill.api import DistillResult
 from edgekit.quantize.api import QuantizeResult
@@ -255,3 +256,41 @@ def print_distill(r: DistillResult) -> None:
     if r.out is not None and r.passed:
         text += f"; wrote {r.out}"
     verdict(r.passed, text)
+
+
+def print_estimate(r: EstimateReport) -> None:
+    m, e = r.model, r.estimate
+    line(
+        f"{m['ref']}  program {m['program']} ({_calls(m['calls_per_tick'])}) on {r.target.name} "
+        f"({r.target.device}) at {e.precision.upper()}"
+    )
+    line(f"ESTIMATED, not measured: {r.target.name} is not this machine. Method: {e.method}.")
+    table(
+        "estimated network calls (roofline)",
+        ["network", "calls", "ms per call", "GFLOP per call", "MB moved per call", "bound by"],
+        [
+            [
+                c.network,
+                str(c.calls),
+                f"{c.ms_per_call:.3f}",
+                f"{c.flops / 1e9:.3f}",
+                f"{c.bytes / 1e6:.2f}",
+                c.bound,
+            ]
+            for c in e.calls
+        ],
+    )
+    line(
+        f"estimated tick {r.tick_ms:.3f} ms = networks {e.network_ms:.3f} ms + host steps "
+        f"{e.host_ms:.3f} ms (timed here)"
+    )
+    for note in r.notes:
+        line(f"note: {note}")
+    verdict(
+        r.passed,
+        f"ESTIMATED tick {r.tick_ms:.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source})",
+    )
+
+
+def _calls(calls: dict[str, int]) -> str:
+    return " + ".join(f"{k} x{v}" for k, v in calls.items())

@@ -1,0 +1,153 @@
+"""`edgekit bench --target T` for a target that is not this machine: an *estimated* tick.
+
+The report has the shape of a measured one where it can (model, target, loop, budget,
+verdict) and says ``"kind": "estimated"`` with the method wherever a number appears; there are
+no percentiles, because nothing was timed. ``require_measured=True`` turns an estimate into a
+failure (exit 1) for pipelines that must not ship on estimates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BadInputError, GateFailed
+from edgekit.loader import OnnxSource, Source, TorchSource
+from edgekit.targets import Target
+
+ACT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int16": 2.0, "int8": 1.0}
+DEFAULT_PRECISION = {"cpu": "fp32", "jetson": "fp16", "qualcomm": "int8"}
+
+
+class EstimateRefused(GateFailed):
+    """``--require-measured`` and the target can only be estimated here."""
+
+
+@dataclass
+class EstimateReport:
+    model: dict[str, Any]
+    target: Target
+    estimate: Any  # edgekit.estimate.TickEstimate
+    hz: float
+    budget_ms: float
+    budget_source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tick_ms(self) -> float:
+        return float(self.estimate.tick_ms)
+
+    @property
+    def passed(self) -> bool:
+        return self.tick_ms <= self.budget_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        from edgekit.bench.api import REPORT_SCHEMA, environment
+
+        return {
+            "schema_version": REPORT_SCHEMA,
+            "report": "edgekit.bench",
+            "model": self.model,
+            "target": self.target.to_dict(),
+            "measurement": {
+                "kind": "estimated",
+                "method": self.estimate.method,
+                "why": f"target {self.target.name!r} is not this machine",
+            },
+            "loop": {"hz": self.hz, "period_ms": 1000.0 / self.hz},
+            "budget": {
+                "ms": self.budget_ms,
+                "gate": "estimated tick",
+                "source": self.budget_source,
+            },
+            "estimate": self.estimate.to_dict(),
+            "verdict": "pass" if self.passed else "fail",
+            "environment": environment(),
+            "notes": self.notes,
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+
+def precision_for(tgt: Target, precision: str | None, quantized: bool) -> str:
+    """The precision the estimate assumes: given, else the target family's usual one; a
+    precision the target cannot run is refused."""
+    chosen = precision or ("int8" if quantized else DEFAULT_PRECISION[tgt.family])
+    if chosen not in ACT_BYTES:
+        raise BadInputError(f"--precision {chosen!r}: expected one of {', '.join(ACT_BYTES)}")
+    if chosen not in tgt.precisions:
+        raise BadInputError(
+            f"--precision {chosen}: {tgt.name} ({tgt.accelerator}) runs "
+            f"{', '.join(tgt.precisions)}, not {chosen}"
+        )
+    return chosen
+
+
+def estimate_bench(
+    source: Source,
+    tgt: Target,
+    program: Any,
+    rate: float,
+    budget: float,
+    budget_source: str,
+    precision: str | None,
+    seed: int = 0,
+) -> EstimateReport:
+    from edgekit.estimate import estimate_tick, target_machine
+
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgekit-estimate-") as work:
+        if isinstance(source, TorchSource):
+            from edgekit.export.onnx import export_onnx
+
+            res = export_onnx(source, Path(work) / "onnx", tick_checks=0)
+            files = {n: res.out / e["file"] for n, e in res.manifest.files.items()}
+            notes.append("exported to ONNX on the fly to count its ops")
+        else:
+            assert isinstance(source, OnnxSource)
+            files = dict(source.files)
+        quantized = _has_qdq(files)
+        prec = precision_for(tgt, precision, quantized)
+        est = estimate_tick(files, program, target_machine(tgt), prec, ACT_BYTES[prec], seed)
+    if tgt.family != "cpu":
+        notes.append(
+            "host steps (pre/post-processing, scheduler maths) are timed on this host's CPU and "
+            f"added as they are; {tgt.device}'s CPU may be slower"
+        )
+    if quantized:
+        notes.append("weighted ops between Q/DQ pairs are costed at INT8")
+    return EstimateReport(
+        model={
+            "ref": source.ref,
+            "kind": source.spec.kind,
+            "preset": source.spec.preset,
+            "program": program.name,
+            "program_params": program.params,
+            "calls_per_tick": program.calls_per_tick(),
+        },
+        target=tgt,
+        estimate=est,
+        hz=rate,
+        budget_ms=budget,
+        budget_source=budget_source,
+        notes=notes,
+    )
+
+
+def _has_qdq(files: dict[str, Path]) -> bool:
+    import onnx
+
+    for path in files.values():
+        model = onnx.load(str(path), load_external_data=False)
+        if any(n.op_type == "DequantizeLinear" for n in model.graph.node):
+            return True
+    return False
