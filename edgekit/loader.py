@@ -203,6 +203,15 @@ def state_sha256(module: Any) -> str:
 
 
 def _from_artifact(art: Artifact) -> OnnxSource:
+    if art.manifest.format == "qnn":  # the QDQ networks the context binaries came from
+        qdq = art.manifest.checks["qnn"]["qdq_files"]
+        files = {name: art.path / e["file"] for name, e in qdq.items()}
+        for name, e in qdq.items():
+            if sha256_file(files[name]) != e["sha256"]:
+                raise BadInputError(f"{files[name]}: sha256 does not match the manifest")
+        digest = hashlib.sha256("".join(e["sha256"] for e in qdq.values()).encode())
+        origin = {**art.manifest.source, "qnn_contexts": {n: str(art.file(n)) for n in qdq}}
+        return OnnxSource(str(art.path), art.manifest.spec, files, digest.hexdigest(), origin)
     if art.manifest.format != "onnx":
         raise ModelLoadError(f"{art.path}: a {art.manifest.format!r} artifact has no ONNX networks")
     files = {name: art.file(name) for name in art.manifest.files}

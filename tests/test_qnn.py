@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("onnxruntime_qnn")
 torch = pytest.importorskip("torch")
 
+from edgekit.artifacts import load_artifact  # noqa: E402
 from edgekit.errors import BackendMissingError, BadInputError  # noqa: E402
 from edgekit.loop import SingleCall, TickContext  # noqa: E402
 from edgekit.quantize import qnn  # noqa: E402
@@ -224,3 +225,76 @@ def test_groupnorm_relu_with_zero_beta_matches_cpu(tmp_path):
     qnn.qnn_quantize(fp32, tmp_path / "gn.qdq.onnx", _signals((1, 6, 16), 32, 1))
     check = qnn.htp_vs_cpu(tmp_path / "gn.qdq.onnx", "qcs8550", _signals((1, 6, 16), 4, 2))
     assert check["max_rel_l2"] < 0.02, check
+
+
+# --- edgekit export --format qnn --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def htp_artifacts(tmp_path_factory):
+    """The tiny humanoid quantized for two HTP architectures (v68 and v73)."""
+    pytest.importorskip("onnxruntime_qnn")
+    from edgekit.quantize import QuantizeConfig, quantize
+
+    base = tmp_path_factory.mktemp("htp")
+    out = {}
+    for target in ("qcs6490", "qcs8550"):
+        quantize(
+            "zoo:humanoid:tiny",
+            base / target,
+            QuantizeConfig(target=target, latency_ticks=0),
+            "calib_data/humanoid-tiny.npz",
+        )
+        out[target] = base / target
+    return out
+
+
+@pytest.mark.parametrize(("target", "arch"), [("qcs6490", 68), ("qcs8550", 73)])
+def test_qnn_context_binaries_for_two_htp_architectures(cli, tmp_path, htp_artifacts, target, arch):
+    import onnx
+
+    out = tmp_path / "ctx"
+    r = cli("export", htp_artifacts[target], "--format", "qnn", "--out", out, "--strict")
+    assert r.code == 0, r.err
+    art = load_artifact(out)
+    rep = art.manifest.checks["qnn"]
+    assert art.manifest.format == "qnn" and rep["htp_arch"] == arch
+    ctx = onnx.load(str(art.file("policy")), load_external_data=False)
+    assert [n.op_type for n in ctx.graph.node].count("EPContext") == 1
+    assert all((out / b).is_file() and (out / b).stat().st_size > 0 for b in rep["binaries"])
+    assert rep["contexts"]["policy"]["max_abs_diff"] == 0.0  # reloaded context == QDQ on HTP
+    assert rep["cpu_fallback"] == {"policy": []}
+    assert rep["fidelity"]["reference"].startswith("FP32 PyTorch zoo:humanoid:tiny")
+    assert 0 < rep["fidelity"]["worst_rel_l2"] < 0.1
+    assert rep["device_needs"]["qnn_sdk"] and rep["latency"]["measured"] is False
+    assert "not device latency" in r.out
+
+
+def test_qnn_artifact_benches_as_an_estimate_with_a_simulator_check(cli, tmp_path, htp_artifacts):
+    import json
+
+    out = tmp_path / "ctx"
+    assert cli("export", htp_artifacts["qcs6490"], "--format", "qnn", "--out", out).code == 0
+    r = cli("bench", out, "--target", "qcs6490", "--json", tmp_path / "b.json")
+    assert r.code == 0, r.err
+    rep = json.loads((tmp_path / "b.json").read_text())
+    assert rep["measurement"]["kind"] == "estimated" and rep["estimate"]["precision"] == "int8"
+    assert any("HTP simulator" in n or "qnn-htp-sim" in n for n in rep["notes"])
+    assert "stats_ms" not in rep
+
+
+def test_qnn_strict_fails_on_a_fidelity_miss_and_writes_nothing(cli, tmp_path, htp_artifacts):
+    out = tmp_path / "ctx"
+    r = cli(
+        "export", htp_artifacts["qcs6490"], "--format", "qnn", "--out", out, "--strict",
+        "--max-error", "1e-9",
+    )  # fmt: skip
+    assert r.code == 1 and "--strict" in r.err and not out.exists()
+
+
+def test_qnn_export_needs_an_htp_quantized_artifact(cli, tmp_path, humanoid_artifact):
+    r = cli("export", humanoid_artifact, "--format", "qnn", "--out", tmp_path / "c")
+    assert r.code == 2 and "not quantized for a Qualcomm HTP target" in r.err
+    r = cli("export", "zoo:humanoid:tiny", "--format", "qnn", "--out", tmp_path / "c")
+    assert r.code == 2 and "quantize" in r.err
+    assert not (tmp_path / "c").exists()

@@ -118,6 +118,9 @@ def estimate_bench(
         quantized = _has_qdq(files)
         prec = precision_for(tgt, precision, quantized)
         est = estimate_tick(files, program, target_machine(tgt), prec, ACT_BYTES[prec], seed)
+    contexts = getattr(source, "origin", {}).get("qnn_contexts")
+    if contexts and tgt.family == "qualcomm":
+        notes.append(_simulator_check(contexts, tgt, program, seed))
     if tgt.family != "cpu":
         notes.append(
             "host steps (pre/post-processing, scheduler maths) are timed on this host's CPU and "
@@ -151,3 +154,21 @@ def _has_qdq(files: dict[str, Path]) -> bool:
         if any(n.op_type == "DequantizeLinear" for n in model.graph.node):
             return True
     return False
+
+
+def _simulator_check(contexts: dict[str, str], tgt: Target, program: Any, seed: int) -> str:
+    """Run one tick of the QNN context binaries on the HTP simulator: a correctness check."""
+    import numpy as np
+
+    from edgekit.loop import TickContext
+    from edgekit.quantize.qnn import HtpRuntime
+
+    rt = HtpRuntime({n: Path(p) for n, p in contexts.items()}, tgt.name)
+    program.reset(seed)
+    out = program.tick(TickContext(rt), program.sample_observation(np.random.default_rng(seed)))
+    finite = all(np.isfinite(np.asarray(v, np.float64)).all() for v in out.values())
+    return (
+        f"ran one tick of the QNN context binaries on the {rt.name} ({tgt.name}): outputs "
+        f"{'finite' if finite else 'NOT FINITE'}; simulator time is not device latency and is "
+        "not reported"
+    )

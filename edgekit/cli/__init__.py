@@ -261,11 +261,20 @@ def export(
     no_parity: Annotated[
         bool, typer.Option("--no-parity", help="Skip the numerical parity check.")
     ] = False,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="qnn: the Qualcomm target to compile for.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="qnn: fail on any CPU fallback or fidelity miss.")
+    ] = False,
+    max_error: Annotated[
+        float | None, typer.Option("--max-error", help="qnn: whole-tick rel-L2 vs FP32 limit.")
+    ] = None,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
 ) -> None:
-    """Export a model (one ONNX file per network) with a numerical parity check."""
+    """Export a model: ONNX per network with a parity check, or QNN context binaries."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.render import line
     from edgekit.errors import BadInputError
@@ -275,6 +284,17 @@ def export(
         raise BadInputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     check_out_dir(out, force)  # fail before loading anything
     source = _load(model, weights, inputs, allow_pickle)
+    if fmt == "qnn":
+        from edgekit.cli.report import print_qnn
+
+        print_qnn(
+            FORMATS[fmt](
+                source, out, target=target, strict=strict, max_error=max_error, force=force
+            )
+        )
+        return
+    if target is not None or strict or max_error is not None:
+        raise BadInputError("--target/--strict/--max-error apply to --format qnn")
     result = FORMATS[fmt](source, out, force=force, check_parity=not no_parity)
     m = result.manifest
     line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")

@@ -294,3 +294,41 @@ def print_estimate(r: EstimateReport) -> None:
 
 def _calls(calls: dict[str, int]) -> str:
     return " + ".join(f"{k} x{v}" for k, v in calls.items())
+
+
+def print_qnn(r: Any) -> None:
+    rep = r.report
+    line(
+        f"QNN context binaries for {rep['target']} (HTP v{rep['htp_arch']}, soc_model "
+        f"{rep['soc_model']}) -> {r.out}"
+    )
+    for net, c in rep["contexts"].items():
+        sizes = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in c["sizes"].items())
+        line(f"  {net}: {sizes}; reloaded context vs QDQ max-abs {c['max_abs_diff']:.2e}")
+    for net, fb in rep["cpu_fallback"].items():
+        p = rep["placement"][net]
+        line(
+            f"  placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on QNN, "
+            f"{len(fb)} fell back to CPU" + (f": {fb}" if fb else "")
+        )
+    fid = rep["fidelity"]
+    table(
+        f"whole-tick fidelity vs {fid['reference']} ({fid['measured_on']}, {fid['ticks']} ticks)",
+        ["program", "output", "max-abs", "rel-L2", "cosine"],
+        [
+            [row["program"], row["output"], f"{row['max_abs']:.3g}",
+             f"{row['rel_l2'] * 100:.2f}%", f"{row['cosine']:.5f}"]
+            for row in fid["rows"]
+        ],
+    )  # fmt: skip
+    need = rep["device_needs"]
+    line(
+        f"device needs: QNN SDK {need.get('qnn_sdk')}, onnxruntime {need.get('onnxruntime')}, "
+        f"onnxruntime-qnn {need.get('onnxruntime_qnn')}"
+    )
+    line("latency: not measured (the HTP simulator's time is not device latency)")
+    st = rep["strict"]
+    verdict(
+        st["passed"] or not st["enabled"],
+        "; ".join(st["problems"]) or f"no CPU fallback, worst rel-L2 {fid['worst_rel_l2']:.2%}",
+    )

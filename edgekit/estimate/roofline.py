@@ -150,14 +150,15 @@ def _session(model: Any, threads: int) -> Any:
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _best_time(fn: Any, reps: int = 5) -> float:
+def _typical_time(fn: Any, reps: int = 15) -> float:
+    """Median seconds of ``fn()`` after one warm-up call (the bench reports medians too)."""
     fn()
-    best = float("inf")
+    times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def _gemm_rate(kind: str, threads: int, n: int = 1024) -> float:
@@ -185,7 +186,7 @@ def _gemm_rate(kind: str, threads: int, n: int = 1024) -> float:
     graph = helper.make_graph([node], "gemm", ins, [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     sess = _session(model, threads)
-    return 2.0 * n**3 / _best_time(lambda: sess.run(None, feeds))
+    return 2.0 * n**3 / _typical_time(lambda: sess.run(None, feeds))
 
 
 def _bandwidth(nbytes: int) -> float:
@@ -198,7 +199,7 @@ def _bandwidth(nbytes: int) -> float:
         for _ in range(reps):
             np.copyto(dst, src)
 
-    return 2.0 * nbytes * reps / _best_time(run)
+    return 2.0 * nbytes * reps / _typical_time(run)
 
 
 def _op_overhead(threads: int, n_ops: int = 64) -> tuple[float, float, float]:
@@ -221,9 +222,9 @@ def _op_overhead(threads: int, n_ops: int = 64) -> tuple[float, float, float]:
     one = _model([helper.make_node("Identity", ["x0"], ["y"])], "x0", "y", [8, 128], [])
     feeds = {"x0": np.zeros((8, 128), np.float32)}
     s_chain, s_elem, s_one = (_session(m, threads) for m in (chain, elem, one))
-    call = _best_time(lambda: s_one.run(None, feeds), reps=50)
-    per_op = (_best_time(lambda: s_chain.run(None, feeds), reps=20) - call) / n_ops
-    per_elem = (_best_time(lambda: s_elem.run(None, feeds), reps=20) - call) / n_ops
+    call = _typical_time(lambda: s_one.run(None, feeds), reps=50)
+    per_op = (_typical_time(lambda: s_chain.run(None, feeds), reps=20) - call) / n_ops
+    per_elem = (_typical_time(lambda: s_elem.run(None, feeds), reps=20) - call) / n_ops
     return max(per_op, 0.0), max(per_elem, 0.0), call
 
 
@@ -249,7 +250,7 @@ def _kernel_bandwidth(threads: int, n: int = 16) -> dict[str, float]:
         model = _model(nodes, "x0", f"x{n}", x_shape, inits)
         sess = _session(model, threads)
         feeds = {"x0": np.zeros(x_shape, np.float32)}
-        t = _best_time(lambda s=sess, f=feeds: s.run(None, f), reps=10)
+        t = _typical_time(lambda s=sess, f=feeds: s.run(None, f), reps=10)
         out[op] = n * float(np.prod(w_shape)) * 4 / t
     out["Gemm"] = out["MatMul"]
     out["ConvTranspose"] = out["Conv"]
@@ -268,7 +269,7 @@ def _transcendental(threads: int, n: int = 32) -> dict[str, float]:
         model = _model(nodes, "x0", f"x{n}", [1, 256, 16], [])
         sess = _session(model, threads)
         feeds = {"x0": np.full((1, 256, 16), 0.5, np.float32)}
-        out[op] = _best_time(lambda s=sess, f=feeds: s.run(None, f), reps=10) / n
+        out[op] = _typical_time(lambda s=sess, f=feeds: s.run(None, f), reps=10) / n
     return out
 
 

@@ -1,14 +1,16 @@
-"""Export formats. ``onnx`` today; TensorRT and QNN plug in beside it."""
+"""Export formats: ``onnx`` (with parity) and ``qnn`` (HTP context binaries)."""
 
 from pathlib import Path
+from typing import Any
 
 from edgekit._callable import make_callable
 from edgekit.export.onnx import ExportResult, export_onnx
+from edgekit.export.qnn import export_qnn
 from edgekit.loader import Source
 
-FORMATS = {"onnx": export_onnx}
+FORMATS: dict[str, Any] = {"onnx": export_onnx, "qnn": export_qnn}
 
-__all__ = ["FORMATS", "ExportResult", "export", "export_onnx"]
+__all__ = ["FORMATS", "ExportResult", "export", "export_onnx", "export_qnn"]
 
 
 def export(

@@ -1,0 +1,168 @@
+"""``edgekit export --format qnn``: QNN context binaries for a Qualcomm HTP target.
+
+Input: an artifact quantized for a Qualcomm target (``edgekit quantize --target qcs6490 ...``:
+QNN-flavoured QDQ). Each network is compiled by onnxruntime-qnn for the target's HTP
+architecture and SoC into an EPContext ONNX + ``.bin`` context binary, which deploys without
+recompiling on the device (:func:`edgekit.quantize.qnn.compile_context`), loaded back and
+compared with its QDQ model. The whole tick is then run on the HTP simulator from the context
+binaries and compared with FP32 (the artifact's own source); every node that falls back to the
+CPU is reported. ``strict`` fails on a fallback or a fidelity miss (exit 1). The simulator's
+time is never reported as device latency.
+
+Output folder: ``{network}_ctx.onnx`` + ``.bin`` per network (what ships), ``qdq/`` (the QDQ
+networks they were compiled from, for estimates and CPU runs) and ``edgekit.json`` (format
+``qnn``) with the QNN SDK / onnxruntime / onnxruntime-qnn versions the device needs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.errors import BadInputError, GateFailed
+from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
+
+FIDELITY_TICKS = 6
+
+
+@dataclass
+class QnnExportResult:
+    out: Path
+    manifest: Manifest
+    report: dict[str, Any] = field(default_factory=dict)
+    parity: list[Any] = field(default_factory=list)  # ExportResult-compatible for the CLI
+
+
+class QnnStrictFailed(GateFailed):
+    """``--strict``: a node fell back to the CPU or fidelity missed ``--max-error``."""
+
+
+def export_qnn(
+    source: Source,
+    out: str | Path,
+    *,
+    target: str | None = None,
+    strict: bool = False,
+    max_error: float | None = None,
+    force: bool = False,
+    check_parity: bool = True,
+    seed: int = 0,
+) -> QnnExportResult:
+    from edgekit.calib import synthesize_for_program
+    from edgekit.loop import build_program
+    from edgekit.quantize.fidelity import tick_fidelity, worst_error
+    from edgekit.quantize.qnn import HtpRuntime, compile_context, htp_provider_options
+
+    out = Path(out)
+    q_target = _quantized_for(source)
+    tname, opts = htp_provider_options(target or q_target)
+    assert isinstance(source, OnnxSource)
+    notes = []
+    if tname != q_target:
+        notes.append(f"quantized for {q_target}, compiled for {tname} (same QNN QDQ scheme)")
+    with staging_dir(out, force) as tmp, tempfile.TemporaryDirectory() as work:
+        (tmp / "qdq").mkdir()
+        contexts: dict[str, dict[str, Any]] = {}
+        ctx_files: dict[str, Path] = {}
+        for net, path in source.files.items():
+            qdq = tmp / "qdq" / f"{net}.onnx"
+            shutil.copy2(path, qdq)
+            info = compile_context(qdq, Path(work) / net, tname)
+            ctx = Path(info["context_model"])
+            for f in [ctx, *map(Path, info["context_binaries"])]:
+                shutil.move(str(f), tmp / f.name)
+            ctx_files[net] = tmp / ctx.name
+            info["context_model"] = ctx.name
+            info["context_binaries"] = [Path(b).name for b in info["context_binaries"]]
+            contexts[net] = info
+        htp = HtpRuntime(ctx_files, tname)
+        placement = htp.placement()
+        fallbacks = {n: p.get("cpu_fallback", []) for n, p in placement.items()}
+        program = build_program(source.spec.program)
+        obs = synthesize_for_program(program, FIDELITY_TICKS, seed=seed).observations()
+        reference, ref_name = _reference(source)
+        programs = {"default": program}
+        rows = tick_fidelity(programs, reference, htp, obs, seed) if check_parity else []
+        err = worst_error(rows)
+        report = {
+            "target": tname,
+            "htp_arch": int(opts["htp_arch"]),
+            "soc_model": int(opts.get("soc_model", 0)),
+            "contexts": contexts,
+            "placement": placement,
+            "cpu_fallback": fallbacks,
+            "fidelity": {
+                "reference": ref_name,
+                "measured_on": "onnxruntime-qnn HTP simulator, from the context binaries",
+                "ticks": len(obs),
+                "observations": "synthetic (edgekit.calib.synthesize_for_program)",
+                "worst_rel_l2": err,
+                "max_error": max_error,
+                "rows": [r.to_dict() for r in rows],
+            },
+            "latency": {"measured": False, "why": "the HTP simulator's time is not latency"},
+            "device_needs": htp.settings(),
+            "notes": notes,
+        }
+        problems = [f"{n}: {len(f)} node(s) on CPU {f[:5]}" for n, f in fallbacks.items() if f]
+        if max_error is not None and err > max_error:
+            problems.append(f"whole-tick rel-L2 {err:.4f} > --max-error {max_error}")
+        report["strict"] = {"enabled": strict, "problems": problems, "passed": not problems}
+        if strict and problems:
+            raise QnnStrictFailed(f"--strict: {'; '.join(problems)}; nothing written")
+        files = {n: {"file": p.name, "sha256": sha256_file(p)} for n, p in ctx_files.items()}
+        report["qdq_files"] = {
+            n: {"file": f"qdq/{n}.onnx", "sha256": sha256_file(tmp / "qdq" / f"{n}.onnx")}
+            for n in ctx_files
+        }
+        report["binaries"] = {
+            b: sha256_file(tmp / b) for c in contexts.values() for b in c["context_binaries"]
+        }
+        manifest = Manifest(
+            stage="export",
+            format="qnn",
+            source=source_info(source),
+            spec=source.spec,
+            files=files,
+            checks={"qnn": report},
+        )
+        write_manifest(tmp, manifest)
+    return QnnExportResult(out, manifest, report)
+
+
+def _quantized_for(source: Source) -> str:
+    """The Qualcomm target the artifact was quantized for; one-line errors otherwise."""
+    from edgekit.artifacts import load_artifact
+    from edgekit.targets import get_target
+
+    if isinstance(source, TorchSource) or not Path(source.ref).is_dir():
+        raise BadInputError(
+            f"{source.ref}: --format qnn compiles an HTP-quantized artifact; run `edgekit "
+            "quantize MODEL --target qcs6490 --calib DATA --out DIR` first"
+        )
+    q = load_artifact(source.ref, verify=False).manifest.checks.get("quantize", {})
+    target = q.get("target")
+    if target is None or get_target(target).family != "qualcomm":
+        raise BadInputError(
+            f"{source.ref}: not quantized for a Qualcomm HTP target (target: {target}); "
+            "quantize it with --target qcs6490|qcs8550|sd8gen3 first"
+        )
+    return str(target)
+
+
+def _reference(source: OnnxSource) -> tuple[Any, str]:
+    """FP32 of what the artifact was quantized from; else the QDQ model on the CPU."""
+    from edgekit.runtimes import OrtRuntime, TorchRuntime
+
+    origin = source.origin or {}
+    try:
+        ref = load(origin["ref"], weights=origin.get("weights"))
+    except Exception:
+        return OrtRuntime(source.files, threads=1), "the QDQ model on onnxruntime CPU"
+    if isinstance(ref, TorchSource):
+        return TorchRuntime(ref.networks, ref.spec, 1), f"FP32 PyTorch {ref.ref}"
+    return OrtRuntime(ref.files, threads=1), f"FP32 ONNX {ref.ref}"
