@@ -212,7 +212,7 @@ def _from_artifact(art: Artifact) -> OnnxSource:
         digest = hashlib.sha256("".join(e["sha256"] for e in qdq.values()).encode())
         origin = {**art.manifest.source, "qnn_contexts": {n: str(art.file(n)) for n in qdq}}
         return OnnxSource(str(art.path), art.manifest.spec, files, digest.hexdigest(), origin)
-    if art.manifest.format != "onnx":
+    if art.manifest.format not in ("onnx", "tensorrt"):  # tensorrt: TensorRT-ready ONNX files
         raise ModelLoadError(f"{art.path}: a {art.manifest.format!r} artifact has no ONNX networks")
     files = {name: art.file(name) for name in art.manifest.files}
     digest = hashlib.sha256("".join(e["sha256"] for e in art.manifest.files.values()).encode())

@@ -270,6 +270,12 @@ def export(
     max_error: Annotated[
         float | None, typer.Option("--max-error", help="qnn: whole-tick rel-L2 vs FP32 limit.")
     ] = None,
+    precision: Annotated[
+        str, typer.Option("--precision", help="tensorrt: fp16 (default), int8 (Q/DQ) or fp32.")
+    ] = "fp16",
+    build: Annotated[
+        bool, typer.Option("--build", help="tensorrt: build the engines (needs TensorRT + GPU).")
+    ] = False,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
@@ -293,8 +299,25 @@ def export(
             )
         )
         return
-    if target is not None or strict or max_error is not None:
-        raise BadInputError("--target/--strict/--max-error apply to --format qnn")
+    if fmt == "tensorrt":
+        from edgekit.cli.report import print_tensorrt
+
+        if strict or max_error is not None:
+            raise BadInputError("--strict/--max-error apply to --format qnn")
+        print_tensorrt(
+            FORMATS[fmt](
+                source,
+                out,
+                target=target,
+                precision=precision,
+                build=build,
+                force=force,
+                check_parity=not no_parity,
+            )
+        )
+        return
+    if target is not None or strict or max_error is not None or build:
+        raise BadInputError("--target/--strict/--max-error/--build apply to --format qnn/tensorrt")
     result = FORMATS[fmt](source, out, force=force, check_parity=not no_parity)
     m = result.manifest
     line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")

@@ -332,3 +332,29 @@ def print_qnn(r: Any) -> None:
         st["passed"] or not st["enabled"],
         "; ".join(st["problems"]) or f"no CPU fallback, worst rel-L2 {fid['worst_rel_l2']:.2%}",
     )
+
+
+def print_tensorrt(r: Any) -> None:
+    rep = r.report
+    line(f"TensorRT-ready ONNX for {rep['target']} at {rep['precision'].upper()} -> {r.out}")
+    for net, info in rep["networks"].items():
+        shapes = "static shapes" if info["static_shapes"] else f"profile {info['profile']}"
+        kept = ", ".join(info["fp32_kept_ops"]) or "-"
+        qdq = "explicit Q/DQ" if info["explicit_qdq"] else "no Q/DQ"
+        line(f"  {net}: {info['onnx']}, {shapes}, {qdq}, kept FP32: {kept}")
+    line(f"op check: passed ({rep['op_check']['source']})")
+    fid = rep["fidelity"]
+    if fid.get("checked"):
+        line(
+            f"fidelity ({fid['measured_on']}, {fid['ticks']} ticks): worst whole-tick rel-L2 "
+            f"{fid['worst_rel_l2']:.3%}"
+        )
+    else:
+        line(f"fidelity: not checked here ({fid.get('why', 'skipped')})")
+    if rep["built"]:
+        line(f"engines built with TensorRT {rep['tensorrt_version']} on {rep['gpu']}")
+    else:
+        line("engines: not built here (no TensorRT/GPU); build plan (build_engines.sh):")
+        for cmd in rep["plan"]["trtexec"]:
+            line(f"  {cmd}")
+        line(f"  or: {rep['plan']['edgekit']}")

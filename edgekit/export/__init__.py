@@ -1,4 +1,5 @@
-"""Export formats: ``onnx`` (with parity) and ``qnn`` (HTP context binaries)."""
+"""Export formats: ``onnx`` (with parity), ``qnn`` (HTP context binaries) and ``tensorrt``
+(TensorRT-ready ONNX, op check, build plan, engines where TensorRT and a GPU are present)."""
 
 from pathlib import Path
 from typing import Any
@@ -6,11 +7,12 @@ from typing import Any
 from edgekit._callable import make_callable
 from edgekit.export.onnx import ExportResult, export_onnx
 from edgekit.export.qnn import export_qnn
+from edgekit.export.tensorrt import export_tensorrt
 from edgekit.loader import Source
 
-FORMATS: dict[str, Any] = {"onnx": export_onnx, "qnn": export_qnn}
+FORMATS: dict[str, Any] = {"onnx": export_onnx, "qnn": export_qnn, "tensorrt": export_tensorrt}
 
-__all__ = ["FORMATS", "ExportResult", "export", "export_onnx", "export_qnn"]
+__all__ = ["FORMATS", "ExportResult", "export", "export_onnx", "export_qnn", "export_tensorrt"]
 
 
 def export(
