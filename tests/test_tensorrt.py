@@ -149,3 +149,32 @@ def test_engine_build_where_tensorrt_and_a_gpu_exist(tmp_path):
     engine = tmp_path / "e" / res.report["engines"]["policy"]["file"]
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     assert runtime.deserialize_cuda_engine(engine.read_bytes()) is not None
+
+
+def test_bench_tensorrt_runtime_needs_built_engines(cli, fp16_dp):
+    r = cli("bench", fp16_dp, "--target", "jetson-orin-nx", "--runtime", "tensorrt")
+    assert r.code in (2, 3)  # 3 where tensorrt is not installed, 2: no engines in the folder
+    assert "tensorrt" in r.err
+
+
+def test_tensorrt_artifact_estimates_at_its_precision(cli, fp16_dp, tmp_path):
+    import json
+
+    r = cli("bench", fp16_dp, "--target", "jetson-orin-nano", "--json", tmp_path / "e.json")
+    assert r.code in (0, 1), r.err
+    rep = json.loads((tmp_path / "e.json").read_text())
+    assert rep["measurement"]["kind"] == "estimated" and rep["estimate"]["precision"] == "fp16"
+
+
+@pytest.mark.gpu
+def test_bench_runs_built_engines_where_tensorrt_and_a_gpu_exist(cli, tmp_path):
+    pytest.importorskip("tensorrt")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    out = tmp_path / "e"
+    r = cli("export", "zoo:humanoid:tiny", "--format", "tensorrt", "--build", "--out", out)
+    assert r.code == 0, r.err
+    r = cli("bench", out, "--target", "jetson-orin-nx", "--runtime", "tensorrt", "--ticks", "5",
+            "--budget-ms", "60000")  # fmt: skip
+    assert r.code == 0, r.err and "verdict: PASS" in r.out

@@ -155,12 +155,41 @@ def _runtime(
         else:
             files = source.files
         return OrtRuntime(files, threads=threads, spinning=spinning)
+    if runtime == "tensorrt":
+        from edgekit.runtimes import TrtRuntime
+
+        engines = _engines(source)
+        notes.append("TensorRT engines on this device's GPU (inputs copied in, outputs out)")
+        return TrtRuntime(engines)
     if runtime == "torch":
         if isinstance(source, OnnxSource):
             source = _torch_twin(source)
             notes.append(f"torch runtime rebuilt the PyTorch source {source.ref}")
         return TorchRuntime(source.networks, source.spec, threads)
-    raise BadInputError(f"--runtime {runtime!r}: expected ort or torch")
+    raise BadInputError(f"--runtime {runtime!r}: expected ort, torch or tensorrt")
+
+
+def _engines(source: Source) -> dict[str, Path]:
+    """The built engines of a ``--format tensorrt --build`` artifact."""
+    from edgekit.artifacts import load_artifact
+
+    folder = Path(source.ref)
+    built = {}
+    if folder.is_dir():
+        built = load_artifact(folder, verify=False).manifest.checks.get("tensorrt", {})
+    engines = built.get("engines") or {}
+    if not engines:
+        raise BadInputError(
+            f"{source.ref}: --runtime tensorrt needs engines: export with --format tensorrt "
+            "--build on the device"
+        )
+    from edgekit.artifacts import sha256_file
+
+    out = {n: folder / e["file"] for n, e in engines.items()}
+    for n, e in engines.items():
+        if not out[n].is_file() or sha256_file(out[n]) != e["sha256"]:
+            raise BadInputError(f"{out[n]}: engine missing or changed since it was built")
+    return out
 
 
 def _torch_twin(source: OnnxSource) -> TorchSource:
@@ -206,7 +235,8 @@ def bench(
         BadInputError: bad reference, runtime, program or option (exit code 2).
     """
     tgt = get_target(target)
-    if not tgt.measurable_here and require_measured:
+    on_device = runtime == "tensorrt" and tgt.family == "jetson"  # measured on the Jetson
+    if not tgt.measurable_here and not on_device and require_measured:
         raise EstimateRefused(
             f"--require-measured: {why_not_measurable(tgt)}; refusing to ship on an estimate"
         )
@@ -230,7 +260,7 @@ def bench(
     budget_source = (
         "--budget-ms" if budget_ms else f"default: loop period x {tgt.headroom} headroom"
     )
-    if not tgt.measurable_here:
+    if not tgt.measurable_here and not on_device:
         return estimate_bench(source, tgt, prog, rate, budget, budget_source, precision, seed)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:

@@ -58,6 +58,7 @@ def _shapes(model: Any, dims: dict[str, int]) -> dict[str, tuple[tuple[int, ...]
         for d in inp.type.tensor_type.shape.dim:
             if d.dim_param:
                 d.dim_value = int(dims.get(d.dim_param, 1))
+    del m.graph.value_info[:]  # re-inferred; stale entries (e.g. after FP16 conversion) clash
     inferred = onnx.shape_inference.infer_shapes(m, data_prop=True)
     out: dict[str, tuple[tuple[int, ...], int]] = {}
     for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
