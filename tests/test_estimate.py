@@ -97,3 +97,24 @@ def test_estimates_scale_with_the_loop_program(cli, tmp_path):
 def test_fp16_on_an_int8_only_htp_is_refused(cli):
     r = cli("bench", "zoo:humanoid:tiny", "--target", "qcs6490", "--precision", "fp16")
     assert r.code == 2 and "runs int8, int16, not fp16" in r.err
+
+
+def test_host_estimate_next_to_the_host_measurement(humanoid_artifact):
+    """The check the benchmark makes, in small: estimate the host from its own measured limits
+    and measure the same tick. Speed is not asserted (tests never time); the plumbing is."""
+    from edgekit.bench.runner import time_ticks
+    from edgekit.estimate import estimate_tick, host_machine
+    from edgekit.loader import load
+    from edgekit.loop import build_program
+    from edgekit.runtimes import OrtRuntime
+
+    src = load(str(humanoid_artifact))
+    host = host_machine()
+    assert host.source.startswith("measured on this host")
+    assert host.peak["fp32"] > 0 and host.peak["int8"] > 0 and host.bandwidth > 0
+    assert set(host.kernel_bandwidth) >= {"Conv", "MatMul"} and "Softplus" in host.transcendental_s
+    est = estimate_tick(src.files, build_program(src.spec.program), host, "fp32", 4.0)
+    measured = time_ticks(build_program(src.spec.program), OrtRuntime(src.files, 1), 5, 1)
+    assert est.tick_ms > 0 and np.isfinite(est.tick_ms) and measured.tick_ns.min() > 0
+    assert [c.network for c in est.calls] == ["policy"] and est.calls[0].ops > 10
+    assert est.to_dict()["kind"] == "estimated"

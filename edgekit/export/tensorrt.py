@@ -314,9 +314,8 @@ def build_plan(source: Source, target: str, precision: str, nets: dict[str, Any]
             f"--saveEngine={net}.engine",
             "--timingCacheFile=timing.cache",
             "--skipInference",
+            "--stronglyTyped",  # the ONNX's FP32/FP16/Q/DQ types decide precision, as --build
         ]
-        if precision != "fp32":
-            args.append("--stronglyTyped")  # the ONNX's FP16 / Q/DQ types decide precision
         prof = info["profile"]
         if prof and not info["static_shapes"]:
             for key, flag in (
