@@ -393,6 +393,8 @@ def _facts(src: TorchSource, program: str | None) -> dict[str, Any]:
     from edgekit.inspect import tick_flops
 
     params = {id(p): p.numel() for net in src.networks.values() for p in net.parameters()}
+    if program not in src.spec.programs:  # a model without named programs: its default one
+        program = None
     pspec = src.spec.programs[program] if program else src.spec.program
     return {
         "ref": src.ref,
