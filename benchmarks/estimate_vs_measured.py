@@ -2,7 +2,8 @@
 
 For every zoo default: export to ONNX, measure the whole tick of the default program on
 onnxruntime FP32 (p50, round-robin blocks), estimate it from the host's own measured GEMM
-throughput, bandwidth and per-op dispatch cost (``edgekit.estimate``), and report the error.
+throughput, bandwidth and per-op dispatch cost (``edgekit.estimate``; probed again right before
+each model, since a shared machine drifts), and report the error.
 Then the estimated tick of every zoo default on every target vs its default budget.
 
 Usage: python benchmarks/estimate_vs_measured.py [--kinds vla humanoid] [--ticks 30]
@@ -45,6 +46,10 @@ def main() -> None:
             res = export_onnx(src, Path(tmp) / kind, tick_checks=0)
             files = {n: res.out / e["file"] for n, e in res.manifest.files.items()}
             rt = OrtRuntime(files, threads=threads)
+            # probe the host right before measuring this model: a shared machine's memory
+            # bandwidth drifts over minutes, and the probes should see the same machine state
+            host_machine.cache_clear()
+            host = host_machine()
             for pname, pspec in src.spec.programs.items():
                 program = build_program(pspec)
                 n = max(1, args.ticks // 3)
@@ -54,6 +59,7 @@ def main() -> None:
                 measured = p50_ms(ns["m"])
                 est = estimate_tick(files, build_program(pspec), host, "fp32", 4.0)
                 row = {
+                    "host": host.to_dict(),
                     "kind": kind,
                     "program": pname,
                     "measured_ms": measured,
