@@ -80,11 +80,28 @@ class BenchReport:
         }
 
     def write_json(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_report(path, self.to_dict())
+
+
+def write_report(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write a JSON report atomically (a temporary sibling, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def model_info(source: Source, prog: LoopProgram) -> dict[str, Any]:
+    """What a bench report says of the model and the loop program it ran (or estimated)."""
+    return {
+        "ref": source.ref,
+        "kind": source.spec.kind,
+        "preset": source.spec.preset,
+        "program": prog.name,
+        "program_params": prog.params,
+        "calls_per_tick": prog.calls_per_tick(),
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -270,14 +287,7 @@ def bench(
     stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
     stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns, samples.calls)
     return BenchReport(
-        model={
-            "ref": source.ref,
-            "kind": source.spec.kind,
-            "preset": source.spec.preset,
-            "program": prog.name,
-            "program_params": prog.params,
-            "calls_per_tick": prog.calls_per_tick(),
-        },
+        model=model_info(source, prog),
         target=tgt,
         runtime=settings,
         stats=stats,

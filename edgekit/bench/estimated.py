@@ -8,8 +8,6 @@ failure (exit 1) for pipelines that must not ship on estimates.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,11 +69,9 @@ class EstimateReport:
         }
 
     def write_json(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        from edgekit.bench.api import write_report
+
+        write_report(path, self.to_dict())
 
 
 def precision_for(tgt: Target, precision: str | None, quantized: bool) -> str:
@@ -128,15 +124,10 @@ def estimate_bench(
         )
     if quantized:
         notes.append("weighted ops between Q/DQ pairs are costed at INT8")
+    from edgekit.bench.api import model_info
+
     return EstimateReport(
-        model={
-            "ref": source.ref,
-            "kind": source.spec.kind,
-            "preset": source.spec.preset,
-            "program": program.name,
-            "program_params": program.params,
-            "calls_per_tick": program.calls_per_tick(),
-        },
+        model=model_info(source, program),
         target=tgt,
         estimate=est,
         hz=rate,

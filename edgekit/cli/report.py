@@ -86,18 +86,7 @@ def print_quantize(r: QuantizeResult) -> None:
     table(
         f"whole-tick fidelity vs FP32 (measured on {fid['measured_on']})",
         ["scope", "program", "output", "max-abs", "rel-L2", "cosine", "agreement"],
-        [
-            [
-                row["scope"],
-                row["program"],
-                row["output"],
-                f"{row['max_abs']:.3g}",
-                f"{row['rel_l2'] * 100:.2f}%",
-                f"{row['cosine']:.5f}",
-                "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
-            ]
-            for row in fid["rows"]
-        ],
+        [[row["scope"], *_fidelity_cells(row)] for row in fid["rows"]],
     )
     lat = rep["latency"]
     if lat.get("measured"):
@@ -125,14 +114,22 @@ def print_quantize(r: QuantizeResult) -> None:
     verdict(r.passed, gate)
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    import json
-    import os
+def _fidelity_cells(row: dict[str, Any]) -> list[str]:
+    """program, output, max-abs, rel-L2, cosine, agreement of one fidelity row."""
+    return [
+        row["program"],
+        row["output"],
+        f"{row['max_abs']:.3g}",
+        f"{row['rel_l2'] * 100:.2f}%",
+        f"{row['cosine']:.5f}",
+        "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
+    ]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    from edgekit.bench.api import write_report
+
+    write_report(path, payload)
 
 
 @contextmanager
@@ -235,17 +232,7 @@ def print_distill(r: DistillResult) -> None:
         table(
             f"whole-tick fidelity, student vs teacher ({fid['measured_on']}; {fid['scope']})",
             ["program", "output", "max-abs", "rel-L2", "cosine", "agreement"],
-            [
-                [
-                    row["program"],
-                    row["output"],
-                    f"{row['max_abs']:.3g}",
-                    f"{row['rel_l2'] * 100:.2f}%",
-                    f"{row['cosine']:.5f}",
-                    "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
-                ]
-                for row in fid["rows"]
-            ],
+            [_fidelity_cells(row) for row in fid["rows"]],
         )
     head = fid["headline"]
     text = f"{head['metric']} {head['value'] * 100:.2f}%"
