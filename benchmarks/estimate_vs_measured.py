@@ -1,9 +1,10 @@
 """The roofline estimate checked on the one target that can be measured: this host.
 
 For every zoo default: export to ONNX, measure the whole tick of the default program on
-onnxruntime FP32 (p50, round-robin blocks), estimate it from the host's own measured GEMM
-throughput, bandwidth and per-op dispatch cost (``edgekit.estimate``; probed again right before
-each model, since a shared machine drifts), and report the error.
+onnxruntime FP32 (p50 over all rounds), estimate it from the host's own measured GEMM
+throughput, bandwidth, kernel size curves and per-op dispatch cost (``edgekit.estimate``; the
+probes run again in every round, next to that round's timed ticks, since a shared machine
+drifts; the median round's estimate is reported), and report the error.
 Then the estimated tick of every zoo default on every target vs its default budget.
 
 Usage: python benchmarks/estimate_vs_measured.py [--kinds vla humanoid] [--ticks 30]
@@ -19,7 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import markdown, p50_ms, round_robin, save
+import numpy as np
+from common import markdown, p50_ms, save
 
 from edgekit.bench.runner import time_ticks
 from edgekit.estimate import estimate_tick, host_machine, target_machine
@@ -35,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kinds", nargs="+", default=ZOO.names())
     ap.add_argument("--ticks", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     threads = default_threads()
     host = host_machine()
@@ -46,28 +49,35 @@ def main() -> None:
             res = export_onnx(src, Path(tmp) / kind, tick_checks=0)
             files = {n: res.out / e["file"] for n, e in res.manifest.files.items()}
             rt = OrtRuntime(files, threads=threads)
-            # probe the host right before measuring this model: a shared machine's memory
-            # bandwidth drifts over minutes, and the probes should see the same machine state
-            host_machine.cache_clear()
-            host = host_machine()
+            programs = {p: build_program(ps) for p, ps in src.spec.programs.items()}
+            # probes and timed ticks interleaved, round by round: a shared machine drifts over
+            # minutes, so each round's estimate comes from probes taken next to its ticks
+            ests: dict[str, list[Any]] = {p: [] for p in programs}
+            ns: dict[str, list[Any]] = {p: [] for p in programs}
+            per_round = max(1, args.ticks // args.rounds)
+            for _ in range(args.rounds):
+                host_machine.cache_clear()
+                host = host_machine()
+                for pname, program in programs.items():
+                    fresh = build_program(src.spec.programs[pname])
+                    ests[pname].append(estimate_tick(files, fresh, host, "fp32", 4.0))
+                    ns[pname].append(time_ticks(program, rt, per_round, warmup=1).tick_ns)
             for pname, pspec in src.spec.programs.items():
-                program = build_program(pspec)
-                n = max(1, args.ticks // 3)
-                ns = round_robin(
-                    {"m": lambda k, p=program, r=rt: time_ticks(p, r, k, warmup=1).tick_ns}, 3, n
-                )
-                measured = p50_ms(ns["m"])
-                est = estimate_tick(files, build_program(pspec), host, "fp32", 4.0)
+                measured = p50_ms(np.concatenate(ns[pname]))
+                round_ms = [p50_ms(x) for x in ns[pname]]
+                est_ms = [e.tick_ms for e in ests[pname]]
+                est = ests[pname][int(np.argsort(est_ms)[len(est_ms) // 2])]  # the median one
                 row = {
-                    "host": host.to_dict(),
                     "kind": kind,
                     "program": pname,
                     "measured_ms": measured,
                     "estimated_ms": est.tick_ms,
                     "error": est.tick_ms / measured - 1,
+                    "rounds": [{"measured_ms": m, "estimated_ms": e, "error": e / m - 1}
+                               for m, e in zip(round_ms, est_ms, strict=True)],
                     "estimate": est.to_dict(),
                     "targets": {},
-                }
+                }  # fmt: skip
                 for tname, t in TARGETS.items():
                     if t.family == "cpu" or tname == "qrb5165":
                         continue

@@ -112,7 +112,7 @@ def test_host_estimate_next_to_the_host_measurement(humanoid_artifact):
     host = host_machine()
     assert host.source.startswith("measured on this host")
     assert host.peak["fp32"] > 0 and host.peak["int8"] > 0 and host.bandwidth > 0
-    assert set(host.kernel_bandwidth) >= {"Conv", "MatMul"} and "Softplus" in host.transcendental_s
+    assert set(host.kernel_bandwidth) >= {"Conv", "MatMul"} and "Softplus" in host.kernel_curves
     est = estimate_tick(src.files, build_program(src.spec.program), host, "fp32", 4.0)
     measured = time_ticks(build_program(src.spec.program), OrtRuntime(src.files, 1), 5, 1)
     assert est.tick_ms > 0 and np.isfinite(est.tick_ms) and measured.tick_ns.min() > 0

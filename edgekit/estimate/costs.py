@@ -35,6 +35,8 @@ class OpCost:
     fused: bool = False  # costs nothing on its own (folded into a neighbour)
     elements: int = 0  # output elements
     int8: bool = False  # a weighted op between Q/DQ pairs (runs on integer units)
+    rank: int = 0  # of the first output
+    act_bytes: float = 4.0  # width of a float activation at the graph's precision
 
 
 def _elem_bytes(dtype: int) -> float:
@@ -122,7 +124,17 @@ def graph_costs(model: Any, dims: dict[str, int], act_bytes: float = 4.0) -> lis
         a_bytes += sum(tensor_bytes(o) for o in node.output)
         int8 = op in GEMM_OPS and any(i in quantized for i in node.input)
         costs.append(
-            OpCost(node.name, op, flops, a_bytes + w_bytes, w_bytes, int8=int8, elements=out_n)
+            OpCost(
+                node.name,
+                op,
+                flops,
+                a_bytes + w_bytes,
+                w_bytes,
+                int8=int8,
+                elements=out_n,
+                rank=len(shapes[node.output[0]][0]) if node.output[0] in shapes else 0,
+                act_bytes=act_bytes,
+            )
         )
     return costs
 

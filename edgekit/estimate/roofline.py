@@ -17,6 +17,7 @@ is checked: estimate the host from its own measured limits and compare with the 
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,11 +44,16 @@ class Machine:
     op_overhead_s: float  # per weighted op (Conv/MatMul/Gemm): kernel launch / dispatch
     elem_overhead_s: float  # per other non-fused op
     shape_overhead_s: float  # per shape op (Reshape, Squeeze...): 0 where the runtime folds them
-    transcendental_s: dict[str, float]  # floor per Softplus/Tanh/Erf/... op (host only)
+    # op type -> [(elements, seconds per op)]: measured size curves of the host's elementwise,
+    # activation and normalisation kernels (host only; a roofline elsewhere)
+    kernel_curves: dict[str, list[tuple[int, float]]]
     call_overhead_s: float  # per network call (session.run / graph launch)
     compute_eff: float
     memory_eff: float
     source: str
+    # onnxruntime's x86 CPU kernels run 2-D convolutions in a blocked (NCHWc) layout and convert
+    # activations at the edges of those regions: about one extra copy of each 2-D Conv's output
+    conv2d_layout_copy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,11 +139,12 @@ def host_machine(threads: int | None = None) -> Machine:
         per_op,
         per_elem,
         per_elem,
-        _transcendental(threads),
+        _kernel_curves(threads),
         per_call,
         1.0,
         1.0,
         f"measured on this host ({threads} onnxruntime threads)",
+        conv2d_layout_copy=True,
     )
 
 
@@ -257,20 +264,65 @@ def _kernel_bandwidth(threads: int, n: int = 16) -> dict[str, float]:
     return out
 
 
-def _transcendental(threads: int, n: int = 32) -> dict[str, float]:
-    """Seconds per op of each activation function on a small activation ([1, 256, 16]) on
-    this host's onnxruntime: a floor for such ops, whose kernels (Softplus most of all) run
-    far below the GEMM FLOP rate."""
-    from onnx import helper
+# Kernels whose time the host measures as a function of size rather than from peak FLOP/s and
+# streaming bandwidth: cheap elementwise ops run from cache well above streaming bandwidth on
+# small tensors and pay thread-pool dispatch on large ones; activations (Softplus, Mish...) run
+# far below the GEMM FLOP rate; normalisations make several passes. Binary elementwise ops use
+# the "Add" curve (one operand broadcast per channel, as graphs have them).
+CURVE_SIZES = (1024, 8192, 65536, 524288)
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Clip", "Neg", "Abs", "Max",
+               "Min", "Sqrt", "Where", "Cast"}  # fmt: skip
+ACTIVATIONS = ("Softplus", "Mish", "Tanh", "Sigmoid", "Erf", "Exp", "Log", "Sin", "Cos")
+NORMS = ("Softmax", "LayerNormalization", "InstanceNormalization")
 
-    out = {}
-    for op in ("Softplus", "Tanh", "Sigmoid", "Erf", "Exp", "Log"):
-        nodes = [helper.make_node(op, [f"x{i}"], [f"x{i + 1}"]) for i in range(n)]
-        model = _model(nodes, "x0", f"x{n}", [1, 256, 16], [])
-        sess = _session(model, threads)
-        feeds = {"x0": np.full((1, 256, 16), 0.5, np.float32)}
-        out[op] = _typical_time(lambda s=sess, f=feeds: s.run(None, f), reps=10) / n
+
+def curve_key(op_type: str) -> str:
+    return "Add" if op_type in ELEMENTWISE else op_type
+
+
+def _kernel_curves(threads: int, n: int = 16) -> dict[str, list[tuple[int, float]]]:
+    """Seconds per op of chains of ``n`` ops at each of ``CURVE_SIZES`` elements."""
+    from onnx import helper, numpy_helper
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for op in ("Add", *ACTIVATIONS, *NORMS):
+        points = []
+        for size in CURVE_SIZES:
+            channels = 64
+            shape = [1, channels, size // channels]
+            inits: list[Any] = []
+            if op == "Add":
+                inits = [numpy_helper.from_array(np.ones((channels, 1), np.float32), "b")]
+                nodes = [helper.make_node(op, [f"x{i}", "b"], [f"x{i + 1}"]) for i in range(n)]
+            elif op in ("LayerNormalization", "InstanceNormalization"):
+                c = shape[-1] if op == "LayerNormalization" else channels
+                inits = [numpy_helper.from_array(np.ones(c, np.float32), k) for k in ("s", "b")]
+                nodes = [helper.make_node(op, [f"x{i}", "s", "b"], [f"x{i + 1}"]) for i in range(n)]
+                if op == "LayerNormalization":
+                    for node in nodes:
+                        node.attribute.append(helper.make_attribute("axis", -1))
+            else:
+                nodes = [helper.make_node(op, [f"x{i}"], [f"x{i + 1}"]) for i in range(n)]
+            sess = _session(_model(nodes, "x0", f"x{n}", shape, inits), threads)
+            feeds = {"x0": np.full(shape, 0.5, np.float32)}
+            reps = 9 if size <= 65536 else 5
+            t = _typical_time(lambda s=sess, f=feeds: s.run(None, f), reps=reps)
+            points.append((size, t / n))
+        out[op] = points
     return out
+
+
+def curve_time(points: list[tuple[int, float]], elements: int) -> float:
+    """Seconds at ``elements``: log-log interpolation between measured sizes; the smallest
+    size's time below them, its per-element time above them."""
+    if elements <= points[0][0]:
+        return points[0][1]
+    for (n0, t0), (n1, t1) in itertools.pairwise(points):
+        if elements <= n1:
+            a = np.log(elements / n0) / np.log(n1 / n0)
+            return float(np.exp(np.log(t0) + a * (np.log(t1) - np.log(t0))))
+    n_last, t_last = points[-1]
+    return t_last * elements / n_last
 
 
 def _model(nodes: list[Any], x: str, y: str, shape: list[int], inits: list[Any]) -> Any:
@@ -283,7 +335,7 @@ def _model(nodes: list[Any], x: str, y: str, shape: list[int], inits: list[Any])
         [helper.make_tensor_value_info(y, TensorProto.FLOAT, shape)],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
 # --- the estimate ----------------------------------------------------------------------------
@@ -335,9 +387,12 @@ def op_time(c: OpCost, m: Machine, precision: str) -> tuple[float, str]:
     bw = m.kernel_bandwidth.get(c.op_type, m.bandwidth)
     t_c = c.flops / (peak * m.compute_eff)
     t_m = c.bytes / (bw * m.memory_eff)
+    curve = m.kernel_curves.get(curve_key(c.op_type))
+    if curve:  # measured on this kernel at sizes around this op's (includes its dispatch)
+        return curve_time(curve, c.elements), "measured kernel"
     over = m.op_overhead_s if c.op_type in GEMM_OPS else m.elem_overhead_s
-    if c.op_type in m.transcendental_s:
-        t_c = max(t_c, m.transcendental_s[c.op_type] - over)
+    if m.conv2d_layout_copy and c.op_type == "Conv" and c.rank == 4:
+        over += 2 * c.elements * c.act_bytes / m.bandwidth  # read + write of the output
     if over >= max(t_c, t_m):
         return max(t_c, t_m) + over, "overhead"
     return max(t_c, t_m) + over, "compute" if t_c >= t_m else "memory"
