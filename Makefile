@@ -17,13 +17,12 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
-# Export the zoo's diffusion policy (encoder + UNet denoiser, DDIM-16 loop) with a parity
-# check, then bench its whole tick on this CPU at 10 Hz. Exit code 1 (budget missed) is a
-# verdict, not a broken demo, so it does not fail `make demo`.
+# Run the humanoid recipe on the zoo's default whole-body controller: INT8 for the QCS6490
+# NPU (HTP simulator), QNN context binaries, then the 50 Hz budget on this CPU (measured) and
+# on the QCS6490 (estimated). Reports land in out/humanoid/ (report.json, junit.xml,
+# summary.md, latency plots). Exit code 1 (a gate missed) is a verdict, not a broken demo.
 demo: install
-	$(BIN)/edgekit export zoo:diffusion-policy --out $(OUT)/diffusion-policy --force
-	$(BIN)/edgekit bench $(OUT)/diffusion-policy --target cpu --ticks 50 \
-		--json $(OUT)/diffusion-policy.bench.json || test $$? -eq 1
+	$(BIN)/edgekit run recipes/humanoid.yaml --out $(OUT)/humanoid || test $$? -eq 1
 
 lint: install
 	$(BIN)/ruff check edgekit tests benchmarks calib_data

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-COMMANDS = ["models", "targets", "export", "bench"]
+COMMANDS = ["models", "targets", "export", "bench", "quantize", "distill", "run", "recipe",
+            "recipe check"]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help(cli, command):
-    args = ["--help"] if command is None else [command, "--help"]
+    args = ["--help"] if command is None else [*command.split(), "--help"]
     r = cli(*args)
     assert r.code == 0
     assert "Usage" in r.out

@@ -51,6 +51,7 @@ class BenchReport:
     ticks: int
     warmup: int
     notes: list[str] = field(default_factory=list)
+    samples_ms: list[float] = field(default_factory=list)  # every timed tick, in order
 
     @property
     def passed(self) -> bool:
@@ -73,6 +74,7 @@ class BenchReport:
             "loop": {"hz": self.hz, "period_ms": 1000.0 / self.hz},
             "budget": {"ms": self.budget_ms, "gate": self.gate, "source": self.budget_source},
             "stats_ms": self.stats.to_dict(),
+            "samples_ms": self.samples_ms,
             "stages": [s.__dict__ for s in self.stages],
             "verdict": "pass" if self.passed else "fail",
             "environment": environment(),
@@ -299,6 +301,7 @@ def bench(
         ticks=ticks,
         warmup=warmup,
         notes=notes,
+        samples_ms=[float(x) / 1e6 for x in samples.tick_ns],
     )
 
 

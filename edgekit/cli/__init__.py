@@ -484,6 +484,104 @@ def bench(
         )
 
 
+recipe_app = typer.Typer(
+    help="Recipe files (recipes/*.yaml): check one without running it.", no_args_is_help=True
+)
+app.add_typer(recipe_app, name="recipe")
+
+
+@recipe_app.command("check")
+def recipe_check(
+    file: Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)],
+) -> None:
+    """Validate a recipe (schema, stages, targets, budgets) without running anything."""
+    from edgekit.cli.render import line
+    from edgekit.run import load_recipe
+
+    r = load_recipe(file)
+    stages = " -> ".join(s.stage for s in r.stages)
+    budgets = ", ".join(
+        f"{t} ({b.budget_ms:g} ms)" if b.budget_ms else f"{t} (target default)"
+        for t, b in r.targets.items()
+    )
+    line(f"{file}: ok: recipe {r.name!r} (schema_version {r.schema_version}), model {r.model}")
+    line(f"  stages: {stages}" + (f"; targets: {budgets}" if budgets else ""))
+
+
+@app.command("run")
+def run_recipe(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run folder, kept as the stage cache [out/NAME]."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="Replace the zoo model's preset (e.g. tiny).")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Observations instead of the recipe's data.")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override a recipe setting, KEY=VALUE (repeatable): stages[0].steps=50"
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", help="Also write the report JSON here ('-': stdout, quiet)."),
+    ] = None,
+) -> None:
+    """Run a recipe: every stage in order, gates per target and per fidelity limit; writes
+    report.json, junit.xml, summary.md and latency plots to the run folder (exit 1: a gate
+    failed)."""
+    from edgekit.cli.report import print_run, run_progress
+    from edgekit.errors import GateFailed
+    from edgekit.run import RunError, load_recipe
+    from edgekit.run import run as run_lib
+
+    quiet = quiet or json_out == "-"
+    load_recipe(recipe, overrides)  # a bad recipe fails (exit 2) before any output
+    with run_progress(quiet) as (on_event, distill_progress):
+        try:
+            result = run_lib(
+                recipe,
+                out,
+                preset=preset,
+                data=data,
+                overrides=overrides,
+                on_event=on_event,
+                distill_progress=distill_progress,
+            )
+        except RunError as e:
+            result = e.result
+            _emit_json(json_out, result.report)
+            if not quiet:
+                print_run(result)
+            raise
+    _emit_json(json_out, result.report)
+    if not quiet:
+        print_run(result)
+    if not result.passed:
+        failed = [g["name"] for g in result.report["gates"] if g["status"] == "failed"]
+        raise GateFailed(f"{len(failed)} gate(s) failed: {'; '.join(failed)}")
+
+
+def _emit_json(json_out: str | None, report: dict[str, object]) -> None:
+    import json
+
+    if json_out is None:
+        return
+    text = json.dumps(report, indent=2) + "\n"
+    if json_out == "-":
+        sys.stdout.write(text)
+    else:
+        from edgekit.run.runner import _atomic_text
+
+        _atomic_text(Path(json_out), text)
+
+
 def main() -> None:
     """Console-script entry point: map edgekit errors to one line and an exit code.
 

@@ -1,0 +1,394 @@
+"""``edgekit run recipe.yaml``: every stage of a recipe in order, one verdict, CI reports.
+
+Each stage writes its artifact folder under the run folder (``01-distill/``, ``02-quantize/``,
+``03-export/``) through the same library call as its command, and records what it was made
+from in ``.cache/NN-stage.json``: a hash of its settings, its input (the model or the previous
+artifact) and its data. A re-run skips a stage whose hash is unchanged and whose artifact still
+verifies, so a CI cache of the run folder works. The bench stage always runs: a latency verdict
+is a measurement of this machine now (or a fresh estimate for a target that is not here).
+
+Gates: every ``max_error`` of a stage (fidelity) and every target's budget (latency) is one gate
+in the report (one JUnit test case each). A failed gate does not stop the run unless a later
+stage needs what it did not write; those stages and their gates are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
+from edgekit.run.schema import (
+    BenchStage,
+    DistillStage,
+    ExportStage,
+    QuantizeStage,
+    Recipe,
+    RecipeError,
+    load_recipe,
+    recipe_hash,
+)
+
+RUN_SCHEMA = "edgekit.run/1"
+Event = Callable[[str, dict[str, Any]], None]  # (event, details): stage-start, stage-end
+
+
+class RunError(EdgekitError):
+    """A stage could not run (bad input, missing backend): the run stops with its exit code.
+
+    The reports are still written, with the stage marked failed and the rest skipped."""
+
+    def __init__(self, message: str, exit_code: int, result: RunResult) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.result = result
+
+
+@dataclass
+class RunResult:
+    """What ``edgekit.run`` returns: the report (the JSON) and where the run folder is."""
+
+    out: Path
+    report: dict[str, Any]
+    files: dict[str, Path]  # report name -> file (json, junit, markdown, plots)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.report["passed"])
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.report["exit_code"])
+
+
+@dataclass
+class _Produced:
+    """An artifact a stage wrote, and which targets it is for."""
+
+    path: Path
+    key: str  # content key, for the next stage's cache hash
+    target: str | None  # None: runs anywhere (FP32 / CPU-quantized ONNX)
+
+
+def run(
+    recipe: Recipe | str | Path,
+    out: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    data: str | None = None,
+    overrides: list[str] | None = None,
+    recipe_dir: Path | None = None,
+    on_event: Event | None = None,
+    distill_progress: Any = None,
+    reports: bool = True,
+) -> RunResult:
+    """Run ``recipe`` (a :class:`Recipe` or a YAML path) into the run folder ``out``.
+
+    Args:
+        recipe: the recipe, or the path of its YAML file.
+        out: run folder (default ``out/<recipe name>``); kept between runs as the stage cache.
+        preset: replace a zoo model's preset (``tiny`` in tests; ``default`` otherwise).
+        data: observations for distill/quantize instead of the recipe's ``data``.
+        overrides: ``KEY=VALUE`` settings applied to the recipe file before validation
+            (``--set``); recorded in the report.
+        recipe_dir: folder relative paths in the recipe start from (default: the file's).
+        on_event: called with ("stage-start" | "stage-end", details) for progress display.
+        distill_progress: a distillation progress callback (see ``edgekit.distill``).
+        reports: write report.json, junit.xml, summary.md and the latency plots.
+
+    Returns:
+        The run's result; ``result.exit_code`` is 0 when every gate passed, 1 otherwise.
+
+    Raises:
+        RecipeError: the recipe is invalid (exit 2), before any work.
+        RunError: a stage could not run (exit 2 bad input, 3 missing backend); reports written.
+    """
+    path: Path | None = None
+    if not isinstance(recipe, Recipe):
+        path = Path(recipe)
+        recipe = load_recipe(path, overrides)
+    elif overrides:
+        raise RecipeError("overrides apply to a recipe file; pass its path")
+    base = recipe_dir or (path.parent if path else Path.cwd())
+    ref = recipe.source_ref(base, preset)
+    data = data or recipe.path_for("data", base)
+    weights = recipe.path_for("weights", base)
+    out = Path(out) if out is not None else Path("out") / recipe.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".cache").mkdir(exist_ok=True)
+    emit = on_event or (lambda event, details: None)
+    t_start = time.perf_counter()
+
+    report: dict[str, Any] = {
+        "schema": RUN_SCHEMA,
+        "recipe": {
+            "name": recipe.name,
+            "path": str(path) if path else None,
+            "sha256": recipe_hash(recipe),
+            "schema_version": recipe.schema_version,
+            "overrides": list(overrides or []),
+            "preset": preset,
+        },
+        "model": ref,
+        "data": data,
+        "out": str(out),
+        "stages": [],
+        "gates": [],
+        "targets": {},
+    }
+    state = _State(recipe, ref, weights, data, out, emit, distill_progress)
+    error: EdgekitError | None = None
+    error_at = -1
+    for i, stage in enumerate(recipe.stages):
+        if error is not None or state.blocked:
+            report["stages"].append(_skipped_stage(i, stage, state.blocked or "an error"))
+            if isinstance(stage, BenchStage):
+                report["gates"] += _skipped_budgets(recipe, state.blocked or "an error")
+            continue
+        emit("stage-start", {"index": i, "stage": stage.stage, "total": len(recipe.stages)})
+        t0 = time.perf_counter()
+        try:
+            entry, gates = state.run_stage(i, stage, report)
+        except GateFailed as e:  # a stage gate that writes nothing (strict QNN, parity)
+            entry = _stage_entry(i, stage, "failed", None, "", str(e), {})
+            gates = [_stage_gate_failed(stage, str(e))]
+            state.blocked = f"the {stage.stage} stage failed its gate"
+        except EdgekitError as e:
+            entry = _stage_entry(i, stage, "failed", None, "", str(e), {})
+            gates = []
+            error, error_at = e, i
+        entry["seconds"] = time.perf_counter() - t0
+        report["stages"].append(entry)
+        report["gates"] += gates
+        emit("stage-end", entry)
+
+    failed = [g for g in report["gates"] if g["status"] == "failed"]
+    from edgekit import __version__
+    from edgekit.bench.api import environment
+
+    report["passed"] = error is None and not failed and not state.blocked
+    report["exit_code"] = error.exit_code if error else (EXIT_OK if report["passed"] else EXIT_GATE)
+    report["error"] = str(error) if error else None
+    report["seconds"] = time.perf_counter() - t_start
+    report["edgekit"] = __version__
+    report["environment"] = environment()
+    files = write_reports(report, out) if reports else {}
+    result = RunResult(out, report, files)
+    if error is not None:
+        name = recipe.stages[error_at].stage
+        raise RunError(f"stages[{error_at}] {name}: {error}", error.exit_code, result)
+    return result
+
+
+def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
+    """report.json, junit.xml, summary.md and latency-<target>.png in ``out`` (atomic)."""
+    from edgekit.run.plot import write_latency_plots
+    from edgekit.run.reports import junit_xml, markdown_summary
+
+    plots = write_latency_plots(report, out)
+    files = {
+        "json": _atomic_text(out / "report.json", json.dumps(report, indent=2) + "\n"),
+        "junit": _atomic_text(out / "junit.xml", junit_xml(report)),
+        "markdown": _atomic_text(out / "summary.md", markdown_summary(report, plots)),
+    }
+    files.update({f"plot:{t}": out / name for t, name in plots.items()})
+    return files
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+class _State:
+    """What the stages share: the model, the artifacts written so far, the cache keys."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        ref: str,
+        weights: str | None,
+        data: str | None,
+        out: Path,
+        emit: Event,
+        distill_progress: Any,
+    ) -> None:
+        self.recipe, self.ref, self.weights, self.data, self.out = recipe, ref, weights, data, out
+        self.emit, self.distill_progress = emit, distill_progress
+        self.produced: list[_Produced] = []
+        self.blocked: str | None = None
+        self._source: Any = None
+        self.source_key = _hash(
+            {"ref": ref, "weights": _file_key(weights), "model": _file_key(ref)}
+        )
+        self.data_key = _file_key(data) if data else None
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def source(self) -> Any:
+        from edgekit.loader import load
+
+        if self._source is None:
+            self._source = load(self.ref, weights=self.weights)
+        return self._source
+
+    def current(self) -> tuple[Any, str]:
+        """The input of the next stage: the last artifact, or the model."""
+        from edgekit.loader import load
+
+        if self.produced:
+            last = self.produced[-1]
+            return load(str(last.path)), last.key
+        return self.source(), self.source_key
+
+    # -- stages --------------------------------------------------------------------------
+
+    def run_stage(
+        self, i: int, stage: Any, report: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        if isinstance(stage, BenchStage):
+            from edgekit.run.stages import bench_targets
+
+            entry, gates, targets = bench_targets(self, i, stage)
+            report["targets"] = targets
+            return entry, gates
+        folder = self.out / f"{i + 1:02d}-{stage.stage}"
+        input_key = self.produced[-1].key if self.produced else self.source_key
+        settings = stage.model_dump(mode="json")
+        key = _hash(
+            {"settings": settings, "input": input_key, "data": self.data_key, "v": _version()}
+        )
+        record_path = self.out / ".cache" / f"{folder.name}.json"
+        cached = _cached(record_path, key, folder)
+        if cached is not None:
+            record, status = cached, "cached"
+        else:
+            from edgekit.run.stages import STAGE_RUNNERS
+
+            record = STAGE_RUNNERS[stage.stage](self, stage, folder)
+            record["key"] = key
+            if record.get("artifact_written", True):
+                _atomic_text(record_path, json.dumps(record, indent=2) + "\n")
+            status = "ran"
+        gates = record.get("gates", [])
+        if record.get("artifact_written", True):
+            self.produced.append(_Produced(folder, key, record.get("for_target")))
+        else:
+            self.blocked = f"the {stage.stage} stage failed its gate and wrote no artifact"
+        entry = _stage_entry(
+            i,
+            stage,
+            "failed" if any(g["status"] == "failed" for g in gates) else status,
+            str(folder) if record.get("artifact_written", True) else None,
+            key,
+            record.get("summary", ""),
+            record.get("report", {}),
+        )
+        return entry, gates
+
+
+def _cached(record_path: Path, key: str, folder: Path) -> dict[str, Any] | None:
+    from edgekit.artifacts import load_artifact
+
+    if not record_path.is_file() or not folder.is_dir():
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("key") != key:
+            return None
+        load_artifact(folder, verify=True)  # the files are still what the stage wrote
+    except (OSError, ValueError, EdgekitError):
+        return None
+    return dict(record)
+
+
+def _stage_entry(
+    i: int,
+    stage: Any,
+    status: str,
+    artifact: str | None,
+    key: str,
+    summary: str,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "index": i,
+        "stage": stage.stage,
+        "status": status,
+        "artifact": artifact,
+        "seconds": 0.0,
+        "settings_hash": key,
+        "settings": stage.model_dump(mode="json"),
+        "summary": summary,
+        "report": report,
+    }
+
+
+def _skipped_stage(i: int, stage: Any, why: str) -> dict[str, Any]:
+    return _stage_entry(i, stage, "skipped", None, "", f"not run: {why}", {})
+
+
+def _skipped_budgets(recipe: Recipe, why: str) -> list[dict[str, Any]]:
+    from edgekit.run.stages import latency_gate
+
+    return [latency_gate(name, None, None, why=f"not run: {why}") for name in recipe.targets]
+
+
+def _stage_gate_failed(stage: Any, message: str) -> dict[str, Any]:
+    what = (
+        "ONNX parity" if isinstance(stage, ExportStage) and stage.format == "onnx" else ("fidelity")
+    )
+    return {
+        "id": f"fidelity.{stage.stage}",
+        "kind": "fidelity",
+        "name": f"{stage.stage}: {what}",
+        "stage": stage.stage,
+        "target": getattr(stage, "target", None),
+        "metric": what,
+        "value": None,
+        "limit": getattr(stage, "max_error", None),
+        "unit": "ratio",
+        "status": "failed",
+        "evidence": "measured",
+        "method": "",
+        "message": message,
+    }
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_key(ref: str | None) -> str | None:
+    """Content hash of a file or folder reference (None for zoo/module references)."""
+    if ref is None:
+        return None
+    p = Path(ref)
+    if p.is_file():
+        from edgekit.artifacts import sha256_file
+
+        return sha256_file(p)
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            h.update(str(f.relative_to(p)).encode())
+            h.update(f.read_bytes())
+        return h.hexdigest()
+    return None
+
+
+def _version() -> str:
+    from edgekit import __version__
+
+    return __version__
+
+
+__all__ = ["DistillStage", "QuantizeStage", "RunError", "RunResult", "run", "write_reports"]

@@ -1,0 +1,306 @@
+"""``edgekit run`` and ``edgekit recipe check``: the shipped recipes, the schema, the cache, the
+gates and exit codes, and the reports a real run writes."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgekit.run import RecipeError, RunError, dump_recipe, load_recipe, parse_recipe, run
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+XSD = Path(__file__).parent / "data" / "junit-10.xsd"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# A random-init tiny teacher is not a trained policy: its 4-step student cannot meet the 5%
+# action-error gate written for a trained teacher (a trained default teacher gets ~1%). The
+# tiny runs loosen that one gate, through the same --set a CI job would use.
+TINY_OVERRIDES = {"diffusion-policy.yaml": ["stages[0].max_error=0.2", "stages[0].steps=150"]}
+
+MINIMAL = {
+    "schema_version": 1,
+    "name": "t",
+    "model": "zoo:humanoid:tiny",
+    "data": "synthetic",
+    "stages": [
+        {"stage": "quantize", "precision": "int8", "target": "qcs6490", "max_error": 0.1},
+        {"stage": "export", "format": "qnn", "target": "qcs6490"},
+        {"stage": "bench", "ticks": 5, "warmup": 1},
+    ],
+    "targets": {"qcs6490": {"budget_ms": 16}, "cpu": {"budget_ms": 16}},
+}
+
+
+def _write(tmp_path: Path, doc: object, name: str = "r.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+# --- the shipped recipes ---------------------------------------------------------------------
+
+
+def test_one_recipe_per_stack_kind():
+    from edgekit.zoo import ZOO
+
+    kinds = {load_recipe(p).model.split(":")[1] for p in RECIPES}
+    assert kinds == set(ZOO.names())
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_shipped_recipe_round_trips(path, cli):
+    r = load_recipe(path)
+    again = parse_recipe(yaml.safe_load(dump_recipe(r)))
+    assert again == r
+    assert dump_recipe(again) == dump_recipe(r)
+    res = cli("recipe", "check", path)
+    assert res.code == 0, res.err
+    assert f"recipe {r.name!r}" in res.out
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_shipped_recipe_runs_at_the_tiny_preset(path, tmp_path):
+    """Every stage of every shipped recipe, at the tiny preset, with every gate evaluated."""
+    bench = len(load_recipe(path).stages) - 1  # the last stage of every shipped recipe
+    overrides = [*TINY_OVERRIDES.get(path.name, []), f"stages[{bench}].ticks=20"]
+    result = run(path, tmp_path / "run", preset="tiny", overrides=overrides)
+    rep = result.report
+    assert result.exit_code == 0, [g for g in rep["gates"] if g["status"] != "passed"]
+    recipe = load_recipe(path)
+    assert [s["stage"] for s in rep["stages"]] == [s.stage for s in recipe.stages]
+    assert all(s["status"] == "ran" for s in rep["stages"])
+    assert rep["model"].endswith(":tiny") and rep["recipe"]["preset"] == "tiny"
+    # one latency gate per target, one fidelity gate per max_error
+    lat = {g["target"]: g for g in rep["gates"] if g["kind"] == "latency"}
+    assert set(lat) == set(recipe.targets)
+    n_fid = sum(getattr(s, "max_error", None) is not None for s in recipe.stages)
+    assert sum(g["kind"] == "fidelity" for g in rep["gates"]) == n_fid
+    for name, g in lat.items():
+        measured = name == "cpu"
+        assert g["evidence"] == ("measured" if measured else "estimated")
+        assert ("(estimated)" in g["name"]) == (not measured)
+        entry = rep["targets"][name]
+        assert entry["evidence"] == g["evidence"]
+        assert (entry["samples_ms"] is not None) == measured
+        assert (result.out / f"latency-{name}.png").read_bytes()[:8] == PNG_MAGIC
+    for s in rep["stages"][:-1]:
+        assert (Path(s["artifact"]) / "edgekit.json").is_file()
+    assert json.loads((result.out / "report.json").read_text())["passed"] is True
+    _validate_junit(result.out / "junit.xml")
+
+
+# --- cache -----------------------------------------------------------------------------------
+
+
+def test_rerun_skips_unchanged_stages_and_reruns_changed_ones(tmp_path):
+    path = _write(tmp_path, MINIMAL)
+    out = tmp_path / "run"
+    first = run(path, out)
+    assert [s["status"] for s in first.report["stages"]] == ["ran", "ran", "ran"]
+    q_manifest = (out / "01-quantize" / "edgekit.json").read_text()
+
+    again = run(path, out)
+    assert [s["status"] for s in again.report["stages"]] == ["cached", "cached", "ran"]
+    assert (out / "01-quantize" / "edgekit.json").read_text() == q_manifest
+    assert again.report["gates"][0]["value"] == first.report["gates"][0]["value"]
+
+    changed = run(path, out, overrides=["stages[0].method=percentile"])
+    assert [s["status"] for s in changed.report["stages"]] == ["ran", "ran", "ran"]
+
+    # a tampered artifact is not trusted from the cache
+    onnx = next((out / "01-quantize").glob("*.onnx"))
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    rerun = run(path, out, overrides=["stages[0].method=percentile"])
+    assert rerun.report["stages"][0]["status"] == "ran"
+
+
+# --- gates and exit codes --------------------------------------------------------------------
+
+
+def test_missed_budget_exits_1_with_a_junit_failure(tmp_path, cli):
+    doc = {**MINIMAL, "targets": {"cpu": {"budget_ms": 1e-6}, "qcs6490": {"budget_ms": 16}}}
+    path = _write(tmp_path, doc)
+    res = cli("run", path, "--out", tmp_path / "run")
+    assert res.code == 1
+    assert res.err.startswith("error: 1 gate(s) failed: cpu: p99 tick")
+    assert len(res.err.strip().splitlines()) == 1
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert rep["exit_code"] == 1 and rep["passed"] is False
+    failed = [g for g in rep["gates"] if g["status"] == "failed"]
+    assert [g["id"] for g in failed] == ["latency.cpu"]
+    root = _validate_junit(tmp_path / "run" / "junit.xml")
+    assert root.get("failures") == "1"
+    case = next(c for c in root.iter("testcase") if c.find("failure") is not None)
+    assert case.get("name").startswith("cpu: p99 tick")
+
+
+def test_failed_fidelity_gate_skips_what_needs_its_artifact(tmp_path):
+    path = _write(tmp_path, MINIMAL)
+    result = run(path, tmp_path / "run", overrides=["stages[0].max_error=1e-9"])
+    rep = result.report
+    assert result.exit_code == 1
+    assert [s["status"] for s in rep["stages"]] == ["failed", "skipped", "skipped"]
+    assert not (tmp_path / "run" / "01-quantize").exists()  # a gate miss writes no artifact
+    status = {g["id"]: g["status"] for g in rep["gates"]}
+    assert status == {"fidelity.quantize": "failed", "latency.qcs6490": "skipped",
+                      "latency.cpu": "skipped"}  # fmt: skip
+    root = _validate_junit(tmp_path / "run" / "junit.xml")
+    suite = root.find("testsuite")
+    assert suite.get("skipped") == "2" and suite.get("failures") == "1"
+
+
+def test_missing_backend_exits_3_and_still_reports(tmp_path, cli):
+    pytest.importorskip("onnxruntime")
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here: the build would run")
+    except ImportError:
+        pass
+    doc = {
+        **MINIMAL,
+        "stages": [
+            {"stage": "quantize", "precision": "int8", "target": "jetson-orin-nx"},
+            {"stage": "export", "format": "tensorrt", "target": "jetson-orin-nx",
+             "precision": "int8", "build": True},
+            {"stage": "bench", "ticks": 5},
+        ],
+        "targets": {"jetson-orin-nx": {"budget_ms": 16}},
+    }  # fmt: skip
+    res = cli("run", _write(tmp_path, doc), "--out", tmp_path / "run")
+    assert res.code == 3, res.err
+    assert res.err.startswith("error: stages[1] export: ") and "pip install" in res.err
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [s["status"] for s in rep["stages"]] == ["ran", "failed", "skipped"]
+    assert rep["exit_code"] == 3
+    assert not (tmp_path / "run" / "02-export").exists()
+
+
+def test_json_to_stdout_and_quiet(tmp_path, cli):
+    path = _write(tmp_path, MINIMAL)
+    res = cli("run", path, "--out", tmp_path / "run", "--json", "-")
+    assert res.code == 0, res.err
+    rep = json.loads(res.out)  # nothing but the JSON on stdout
+    assert rep["schema"] == "edgekit.run/1" and rep["passed"] is True
+    assert set(rep) >= {"recipe", "model", "stages", "gates", "targets", "exit_code"}
+    quiet = cli("run", path, "--out", tmp_path / "run", "--quiet")
+    assert quiet.code == 0 and quiet.out == "" and quiet.err == ""
+    loud = cli("run", path, "--out", tmp_path / "run")
+    assert "[1/3] quantize" in loud.out and "cached" in loud.out and "verdict: PASS" in loud.out
+
+
+# --- malformed recipes -----------------------------------------------------------------------
+
+
+def _bad(**changes: object) -> dict:
+    doc = json.loads(json.dumps(MINIMAL))
+    for key, value in changes.items():
+        doc[key] = value
+    return doc
+
+
+def _stage(i: int, **fields: object) -> dict:
+    doc = _bad()
+    doc["stages"][i].update(fields)
+    return doc
+
+
+BAD = {
+    "typo": (_stage(0, precison="int8"), "stages[0].precison: unknown key"),
+    "top-level key": (_bad(budgets={}), "budgets: unknown key"),
+    "wrong type": (_stage(2, ticks="many"), "stages[2].ticks: Input should be a valid integer"),
+    "bad value": (_stage(0, precision="int3"), "stages[0].precision: Input should be"),
+    "unknown target": (_bad(targets={"jetson-orin-nz": {"budget_ms": 5}}),
+                       "targets.jetson-orin-nz: unknown target 'jetson-orin-nz'"),
+    "unknown stage target": (_stage(0, target="tpu"), "stages[0].target: unknown target 'tpu'"),
+    "unknown stage": (_bad(stages=[{"stage": "deploy"}]), "stages[0].stage: unknown stage"),
+    "no stage key": (_bad(stages=[{"ticks": 5}]), "stages[0]: missing 'stage' key"),
+    "budget zero": (_bad(targets={"cpu": {"budget_ms": 0}}),
+                    "targets.cpu.budget_ms: Input should be greater than 0"),
+    "budget negative": (_bad(targets={"cpu": {"budget_ms": -5}}), "targets.cpu.budget_ms"),
+    "order": (_bad(stages=[MINIMAL["stages"][2], MINIMAL["stages"][0]]),
+              "stages[1].stage: 'quantize' must come before 'bench'"),
+    "twice": (_bad(stages=[MINIMAL["stages"][0], MINIMAL["stages"][0]]),
+              "stages[1].stage: 'quantize' appears twice"),
+    "no data": (_bad(data=None), "data: missing; quantize needs observations"),
+    "no model": ({k: v for k, v in MINIMAL.items() if k != "model"}, "model: missing"),
+    "version": (_bad(schema_version=2), "schema_version: 2 is not supported"),
+    "qnn without quantize": (_bad(stages=[{"stage": "export", "format": "qnn",
+                                           "target": "qcs6490"}], targets={}),
+                             "stages[0]: qnn export needs a quantize stage"),
+    "qnn on a jetson": (_stage(1, target="jetson-orin-nx"),
+                        "stages[1].target: 'jetson-orin-nx' is not a qualcomm target"),
+    "targets without bench": (_bad(stages=[MINIMAL["stages"][0]]),
+                              "targets: given but there is no bench stage"),
+    "not a mapping": ([1, 2], "expected a mapping of recipe keys, got list"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_malformed_recipe_is_one_line_with_its_location(case, tmp_path, cli):
+    doc, expected = BAD[case]
+    path = _write(tmp_path, doc)
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path)
+    assert expected in str(e.value), str(e.value)
+    assert str(e.value).startswith(str(path))
+    out = tmp_path / "run"
+    for args in (("recipe", "check", path), ("run", path, "--out", out)):
+        res = cli(*args)
+        assert res.code == 2
+        assert res.err.strip() == f"error: {e.value}"
+    assert not out.exists()  # validated before any work or output
+
+
+def test_bad_yaml_names_the_line(tmp_path, cli):
+    path = _write(tmp_path, "schema_version: 1\nname: x\nstages: [\n  {stage: bench\n")
+    res = cli("recipe", "check", path)
+    assert res.code == 2
+    assert res.err.startswith(f"error: {path}: line ") and "bad YAML" in res.err
+    missing = cli("recipe", "check", tmp_path / "nope.yaml")
+    assert missing.code == 2 and "no such recipe file" in missing.err
+
+
+def test_overrides_and_preset_errors(tmp_path):
+    path = _write(tmp_path, MINIMAL)
+    r = load_recipe(path, ["stages[2].ticks=7", "targets.cpu.budget_ms=3.5"])
+    assert r.stages[2].ticks == 7 and r.targets["cpu"].budget_ms == 3.5
+    with pytest.raises(RecipeError, match=r"stages\[9\]: no such list item"):
+        load_recipe(path, ["stages[9].ticks=7"])
+    with pytest.raises(RecipeError, match="expected KEY=VALUE"):
+        load_recipe(path, ["stages[2].ticks"])
+    with pytest.raises(RecipeError, match=r"stages\[2\].tick: unknown key"):
+        load_recipe(path, ["stages[2].tick=7"])
+    onnx_model = _bad(model="model.onnx", stages=[MINIMAL["stages"][2]])
+    with pytest.raises(RecipeError, match="--preset applies to zoo references"):
+        run(_write(tmp_path, onnx_model, "o.yaml"), tmp_path / "o", preset="tiny")
+
+
+def test_relative_paths_start_at_the_recipe_file(tmp_path):
+    doc = _bad(data="calib/obs.npz")
+    r = parse_recipe(doc)
+    assert r.path_for("data", tmp_path) == str(tmp_path / "calib/obs.npz")
+    assert r.source_ref(tmp_path, "tiny") == "zoo:humanoid:tiny"
+
+
+def test_python_api_mirrors_the_cli():
+    import edgekit
+
+    assert callable(edgekit.run)
+    assert edgekit.run.run is run
+    assert issubclass(RunError, Exception)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _validate_junit(path: Path) -> ET.Element:
+    import xmlschema
+
+    xmlschema.XMLSchema(XSD).validate(str(path))
+    return ET.parse(path).getroot()
