@@ -369,12 +369,14 @@ def run_progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
         return
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # redrawn on events only: a refresh thread would wake during timed ticks and steal a core
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
+        auto_refresh=False,
     )
     tasks: dict[str, Any] = {}
 
@@ -387,6 +389,7 @@ def run_progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
         elif event == "stage-end":
             info = f"{d['status']}: {d['summary']}"
             bar.update(tasks["stage"], total=1, completed=1, info=info[:100])
+        bar.refresh()
 
     def on_train(phase: str, done: int, total: int, metrics: dict[str, float]) -> None:
         if phase not in tasks:
@@ -395,6 +398,7 @@ def run_progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
         if "holdout" in metrics:
             info += f"  held-out {metrics['holdout'] * 100:.2f}%"
         bar.update(tasks[phase], completed=done, info=info)
+        bar.refresh()
 
     with bar:
         yield on_event, on_train
