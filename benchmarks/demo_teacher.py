@@ -55,7 +55,7 @@ def train_teacher(preset: str, steps: int, seed: int = 0, log: bool = True) -> T
     assert isinstance(src, TorchSource)
     p = src.spec.program.params
     obs = observations(src, 512, seed)
-    conds = encode(src.networks["encoder"], obs)
+    conds = encode(src.networks["encoder"], obs, build_program(src.spec.program))
     rng = np.random.default_rng(seed)
     chunks = torch.from_numpy(
         np.stack([expert(o, p["horizon"], p["action_dim"], int(rng.integers(2))) for o in obs])

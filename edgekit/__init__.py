@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     from edgekit.loader import Source
 
 __version__ = "0.3.0"
-__all__ = ["__version__", "bench", "distill", "export", "load", "quantize", "run"]
+__all__ = ["__version__", "bench", "distill", "eval", "export", "load", "quantize", "run"]
 
 # edgekit.distill / .export / .quantize / .bench are packages that can be called like the
 # CLI verbs (see edgekit/_callable.py); they are imported on first use, so `import edgekit`
 # stays light.
-_VERBS = ("distill", "export", "quantize", "bench", "run")
+_VERBS = ("distill", "export", "quantize", "bench", "run", "eval")
 
 
 def __getattr__(name: str) -> Any:

@@ -138,7 +138,10 @@ def parse_zoo_ref(ref: str) -> tuple[str, str]:
     return parts[1], parts[2] if len(parts) == 3 else "default"
 
 
-def _load_zoo(ref: str, weights: str | Path | None) -> TorchSource:
+SHIPPED_WEIGHTS = Path(__file__).parent / "zoo" / "weights"
+
+
+def _load_zoo(ref: str, weights: str | Path | None, shipped: bool = True) -> TorchSource:
     from edgekit.zoo import ZOO
 
     name, preset = parse_zoo_ref(ref)
@@ -148,6 +151,9 @@ def _load_zoo(ref: str, weights: str | Path | None) -> TorchSource:
         raise ModelLoadError(f"{ref}: {e}") from None
     cfg = entry.config(preset)
     model = entry.build(cfg)
+    trained = SHIPPED_WEIGHTS / f"{entry.kind}-{preset}.safetensors"
+    if weights is None and shipped and trained.is_file():  # a preset trained and shipped
+        weights = trained
     if weights is not None:
         _load_safetensors(model, Path(weights), ref)
     spec = entry.spec(cfg, preset)

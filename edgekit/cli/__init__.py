@@ -484,6 +484,60 @@ def bench(
         )
 
 
+@app.command("eval")
+def eval_cmd(
+    model: ModelArg,
+    env: Annotated[str, typer.Option("--env", help="Simulated task (reacher).")] = "reacher",
+    episodes: Annotated[int, typer.Option("--episodes", "-n", help="Seeded episodes.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Episode i uses seed + i.")] = 0,
+    teacher: Annotated[
+        str,
+        typer.Option(
+            "--teacher", help="Reference policy: 'auto' (the artifact's source), 'none' or a REF."
+        ),
+    ] = "auto",
+    min_success_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--min-success-ratio",
+            help="Gate (exit 1): candidate success >= this x the teacher's (e.g. 0.9).",
+        ),
+    ] = None,
+    program: Annotated[
+        str | None, typer.Option("--program", help="Another loop program of the model.")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+) -> None:
+    """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
+    from edgekit.cli.report import print_eval, write_json
+    from edgekit.eval import EvalGateFailed, evaluate, get_task
+
+    get_task(env)  # unknown task: fail before loading anything
+    source = _load(model, weights, inputs, allow_pickle)
+    ref: str | None = None if teacher == "none" else teacher
+    try:
+        result = evaluate(
+            source,
+            env,
+            episodes,
+            seed,
+            teacher=ref,
+            min_success_ratio=min_success_ratio,
+            program=program,
+        )
+    except EvalGateFailed as e:
+        print_eval(e.result)
+        if json_out:
+            write_json(json_out, e.result.report)
+        raise
+    print_eval(result)
+    if json_out:
+        write_json(json_out, result.report)
+
+
 recipe_app = typer.Typer(
     help="Recipe files (recipes/*.yaml): check one without running it.", no_args_is_help=True
 )

@@ -439,3 +439,39 @@ def print_run(result: Any) -> None:
         f"; stopped: {rep['error']}" if rep.get("error") else ""
     )
     verdict(bool(rep["passed"]), text)
+
+
+def print_eval(result: Any) -> None:
+    """Teacher and candidate side by side: success with its 95% interval, return, tick time."""
+    rep = result.report
+    rows = []
+    for label, key in (("teacher", "teacher"), ("candidate", "candidate")):
+        r = rep.get(key)
+        if not r:
+            continue
+        lo, hi = r["success_ci95"]
+        rlo, rhi = r["return_ci95"]
+        rows.append(
+            [
+                label,
+                r["ref"],
+                f"{r['successes']}/{r['episodes']} = {r['success_rate']:.2f}",
+                f"[{lo:.2f}, {hi:.2f}]",
+                f"{r['return_mean']:.2f} [{rlo:.2f}, {rhi:.2f}]",
+                f"{r['tick_p50_ms']:.2f}" if r["tick_p50_ms"] is not None else "-",
+            ]
+        )
+    task = rep["task"]
+    table(
+        f"closed loop: {task['name']} ({task['env']}), {rep['episodes']} episodes from seed "
+        f"{rep['seed']}, onnxruntime",
+        ["policy", "model", "success", "95% CI (Wilson)", "return mean [95% CI]",
+         "tick p50 ms (measured)"],
+        rows,
+    )  # fmt: skip
+    ratio = result.ratio
+    gate = rep["gate"]["min_success_ratio"]
+    text = "success ratio " + ("n/a" if ratio is None else f"{ratio:.3f}")
+    if gate is not None:
+        text += f" (gate >= {gate:g})"
+    verdict(result.passed, text)

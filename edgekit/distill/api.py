@@ -348,12 +348,13 @@ def _steps_setup(
     n = int(config.denoise_steps or 0)
     if n >= k:
         raise BadInputError(f"--denoise-steps {n}: the teacher ({pname}) already makes {k} calls")
-    conds = steps.encode(source.networks["encoder"], train_obs)
+    teacher_program = build_program(pspec)
+    conds = steps.encode(source.networks["encoder"], train_obs, teacher_program)
     objective = steps.StepObjective(
         source.networks["denoiser"], conds, dict(pspec.params), n, k, config.jitter
     )
     if holdout_obs:
-        cond = steps.encode(source.networks["encoder"], holdout_obs)
+        cond = steps.encode(source.networks["encoder"], holdout_obs, teacher_program)
         gen = torch.Generator().manual_seed(config.seed + 1)
         x = torch.randn((len(cond), *objective.shape), generator=gen)
         objective.holdout = {"x": x, "cond": cond}

@@ -89,18 +89,17 @@ def ddim_step(
     return c_x0 * x0 + c_eps * eps, x0
 
 
-def encode(encoder: nn.Module, observations: list[Arrays], batch: int = 32) -> torch.Tensor:
-    """``cond`` for each observation, pre-processed exactly as the program's tick does."""
+def encode(
+    encoder: nn.Module, observations: list[Arrays], program: Any, batch: int = 32
+) -> torch.Tensor:
+    """``cond`` for each observation, pre-processed by the program's own ``preprocess``."""
     out = []
     for i in range(0, len(observations), batch):
-        chunk = observations[i : i + batch]
-        images = []
-        for obs in chunk:
-            image = obs["image"].transpose(0, 3, 1, 2)[None].astype(np.float32)
-            images.append(image * np.float32(1 / 127.5) - np.float32(1.0))
-        proprio = np.stack([obs["proprio"].astype(np.float32) for obs in chunk])
+        pre = [program.preprocess(obs) for obs in observations[i : i + batch]]
+        images = np.concatenate([im for im, _ in pre])
+        proprio = np.concatenate([pr for _, pr in pre])
         with torch.inference_mode():
-            cond = encoder(torch.from_numpy(np.concatenate(images)), torch.from_numpy(proprio))
+            cond = encoder(torch.from_numpy(images), torch.from_numpy(proprio))
         out.append(cond.clone())
     return torch.cat(out)
 

@@ -227,6 +227,12 @@ def markdown_summary(report: dict[str, Any], plots: dict[str, str] | None = None
         fidelity.append([g.get("stage"), g.get("metric"), value, limit, _verdict(g)])
     lines += _section("Fidelity", ["stage", "metric", "value", "limit", "verdict"], fidelity)
 
+    task = []  # closed-loop task success (edgekit eval), ratio to the teacher
+    for g in (g for g in gates if g.get("kind") == "task"):
+        value = "n/a" if g.get("value") is None else f"{g['value']:.3f}"
+        task.append([g.get("name"), value, f"{g.get('limit'):g}", _verdict(g)])
+    lines += _section("Task success (closed loop)", ["gate", "ratio", "limit", "verdict"], task)
+
     stages = []
     for s in report.get("stages") or []:
         artifact = f"`{s['artifact']}`" if s.get("artifact") else ""

@@ -26,9 +26,8 @@ from typing import Any
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
 from edgekit.run.schema import (
     BenchStage,
-    DistillStage,
+    EvalStage,
     ExportStage,
-    QuantizeStage,
     Recipe,
     RecipeError,
     load_recipe,
@@ -260,6 +259,10 @@ class _State:
             entry, gates, targets = bench_targets(self, i, stage)
             report["targets"] = targets
             return entry, gates
+        if isinstance(stage, EvalStage):
+            from edgekit.run.stages import run_eval
+
+            return run_eval(self, i, stage)
         folder = self.out / f"{i + 1:02d}-{stage.stage}"
         input_key = self.produced[-1].key if self.produced else self.source_key
         settings = stage.model_dump(mode="json")
@@ -391,4 +394,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["DistillStage", "QuantizeStage", "RunError", "RunResult", "run", "write_reports"]
+__all__ = ["RunError", "RunResult", "run", "write_reports"]

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgekit.errors import BadInputError
 
 SCHEMA_VERSION = 1
-STAGE_ORDER = ("distill", "quantize", "export", "bench")
+STAGE_ORDER = ("distill", "quantize", "export", "bench", "eval")
 GATE_STATS = ("p50", "p90", "p99", "max", "mean")
 
 
@@ -101,8 +101,21 @@ class BenchStage(_Strict):
     require_measured: bool = False
 
 
+class EvalStage(_Strict):
+    """``edgekit eval``: closed-loop task success of the last artifact next to its teacher."""
+
+    stage: Literal["eval"]
+    env: str = "reacher"
+    episodes: int = Field(20, ge=1)
+    seed: int = 0
+    teacher: str = "auto"
+    min_success_ratio: float | None = Field(None, gt=0, le=1.5)
+    program: str | None = None
+
+
 Stage = Annotated[
-    DistillStage | QuantizeStage | ExportStage | BenchStage, Field(discriminator="stage")
+    DistillStage | QuantizeStage | ExportStage | BenchStage | EvalStage,
+    Field(discriminator="stage"),
 ]
 
 
@@ -153,6 +166,13 @@ class Recipe(_Strict):
                     raise ValueError(f"{where}.max_error: precision mixed needs the error budget")
             if isinstance(s, ExportStage):
                 _check_export(s, where, self.stages[:i])
+            if isinstance(s, EvalStage):
+                from edgekit.eval.envs import TASKS
+
+                if s.env not in TASKS:
+                    raise ValueError(
+                        f"{where}.env: unknown task {s.env!r} (known: {', '.join(TASKS)})"
+                    )
         needs_data = [s.stage for s in self.stages if s.stage in ("distill", "quantize")]
         if needs_data and self.data is None:
             raise ValueError(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekit.run.schema import BenchStage, DistillStage, ExportStage, QuantizeStage
+from edgekit.run.schema import BenchStage, DistillStage, EvalStage, ExportStage, QuantizeStage
 
 if TYPE_CHECKING:
     from edgekit.run.runner import _State
@@ -292,3 +292,50 @@ def _no_latency(budget_ms: float | None, where: str) -> dict[str, Any]:
     return {"budget_ms": budget_ms, "gate": None, "evidence": None, "artifact": where,
             "stats_ms": None, "samples_ms": None, "deadline_misses": None,
             "estimated_ms": None, "report": {}}  # fmt: skip
+
+
+# --- eval ------------------------------------------------------------------------------------
+
+
+def run_eval(
+    state: _State, i: int, stage: EvalStage
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Closed-loop success of the last artifact (as it ships: onnxruntime) vs its teacher."""
+    from edgekit.eval import EvalGateFailed, evaluate
+    from edgekit.run.runner import _stage_entry
+
+    model, _ = state.current()
+    teacher = None if stage.teacher == "none" else stage.teacher
+    try:
+        res = evaluate(
+            model,
+            stage.env,
+            stage.episodes,
+            stage.seed,
+            teacher=teacher,
+            min_success_ratio=stage.min_success_ratio,
+            program=stage.program,
+        )
+    except EvalGateFailed as e:
+        res = e.result
+    cand, ref = res.candidate, res.teacher
+    summary = f"{stage.env}: success {cand.successes}/{len(cand.episodes)}"
+    if ref is not None:
+        summary += f" vs teacher {ref.successes}/{len(ref.episodes)}"
+        if res.ratio is not None:
+            summary += f" (ratio {res.ratio:.2f})"
+    gates = []
+    if stage.min_success_ratio is not None:
+        ok = res.passed
+        value = res.ratio
+        gates.append({
+            "id": "task.eval", "kind": "task", "stage": "eval", "target": None,
+            "name": f"eval: {stage.env} success ratio to teacher >= {stage.min_success_ratio:g}",
+            "metric": "success_ratio", "value": value, "limit": stage.min_success_ratio,
+            "unit": "ratio", "status": "passed" if ok else "failed", "evidence": "measured",
+            "method": f"{stage.episodes} seeded closed-loop episodes each, onnxruntime, "
+                      "Wilson 95% intervals in the stage report",
+            "message": "" if ok else f"success ratio {value} < {stage.min_success_ratio:g}",
+        })  # fmt: skip
+    status = "failed" if gates and gates[0]["status"] == "failed" else "ran"
+    return _stage_entry(i, stage, status, None, "", summary, res.report), gates

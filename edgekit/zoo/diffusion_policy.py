@@ -43,6 +43,9 @@ class DiffusionPolicyConfig:
     num_train_timesteps: int = 100
     num_inference_steps: int = 16
     hz: float = 10.0
+    # per-dimension proprio scale applied in pre-processing (Chi's normalizer to about
+    # [-1, 1]); None: proprio as given
+    proprio_scale: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.horizon % 2 ** (len(self.down_dims) - 1):
@@ -170,12 +173,19 @@ class DiffusionSamplerProgram(LoopProgram):
             out = out + sigma * self.rng.standard_normal(x.shape).astype(np.float32)
         return out
 
+    def preprocess(self, obs: Arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Encoder inputs of one observation: images to [-1, 1] NCHW, proprio scaled."""
+        image = obs["image"].transpose(0, 3, 1, 2)[None].astype(np.float32)
+        image = image * np.float32(1 / 127.5) - np.float32(1.0)
+        proprio = obs["proprio"].astype(np.float32)[None]
+        if self.params.get("proprio_scale"):
+            proprio = proprio * np.asarray(self.params["proprio_scale"], np.float32)
+        return image, proprio
+
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
         p = self.params
         with ctx.host("preprocess"):
-            image = obs["image"].transpose(0, 3, 1, 2)[None].astype(np.float32)
-            image = image * np.float32(1 / 127.5) - np.float32(1.0)
-            proprio = obs["proprio"].astype(np.float32)[None]
+            image, proprio = self.preprocess(obs)
         cond = ctx.call("encoder", {"image": image, "proprio": proprio})["cond"]
         with ctx.host("scheduler"):
             x = self.rng.standard_normal((1, p["horizon"], p["action_dim"])).astype(np.float32)
@@ -211,6 +221,7 @@ def sampler_spec(cfg: DiffusionPolicyConfig, scheduler: str, steps: int) -> Prog
             "image_size": cfg.image_size,
             "action_low": [-1.0] * cfg.action_dim,
             "action_high": [1.0] * cfg.action_dim,
+            **({"proprio_scale": list(cfg.proprio_scale)} if cfg.proprio_scale else {}),
         },
     )
 
@@ -232,6 +243,21 @@ class DiffusionPolicyEntry(ZooEntry):
     summary = "Chi et al. 2023: ResNet-18 + SpatialSoftmax obs encoder, FiLM ConditionalUnet1D"
     presets = {
         "tiny": TINY,
+        # the closed-loop teacher of `edgekit eval --env reacher`: 96 x 96 MuJoCo camera
+        # frames + the 10-D Reacher observation, 2 joint torques, replanning every 8 steps
+        "reacher": DiffusionPolicyConfig(
+            action_dim=2,
+            proprio_dim=10,
+            widths=(16, 32),
+            blocks=(1, 1),
+            keypoints=16,
+            feature_dim=32,
+            down_dims=(64, 128),
+            step_embed_dim=32,
+            # cos/sin of the joints, target x/y (+-0.2 m), joint velocities (~+-10 rad/s),
+            # fingertip - target x/y
+            proprio_scale=(1, 1, 1, 1, 5, 5, 0.1, 0.1, 5, 5),
+        ),
         "default": DiffusionPolicyConfig(),
         "large": DiffusionPolicyConfig(down_dims=(256, 512, 1024)),
     }

@@ -93,6 +93,11 @@ class HumanoidEntry(ZooEntry):
         "default": HumanoidConfig(),
         "hover": HumanoidConfig(arch="mlp", obs_dim=63, context=25),
         "tiny-hover": HumanoidConfig(arch="mlp", obs_dim=63, context=5, hidden=(64, 32)),
+        # the closed-loop teacher of `edgekit eval --env reacher`: an MLP on the last 2 Reacher
+        # observations (10-D) -> 2 joint torques, 50 Hz
+        "reacher": HumanoidConfig(
+            arch="mlp", obs_dim=10, act_dim=2, context=2, hidden=(128, 128), action_scale=1.0
+        ),
     }
 
     def make(self, cfg: HumanoidConfig) -> StackModel:

@@ -1,0 +1,248 @@
+"""Train the closed-loop teachers that ship in ``edgekit/zoo/weights/`` (reproduces them).
+
+Task: ``reacher`` (gymnasium Reacher-v5, MuJoCo; ``edgekit.eval.envs``). Demonstrations: the
+task's scripted expert (IK + PD); half of the episodes are perturbed so the demonstrations
+cover the states a slightly-off policy visits: for the MLP with DART-style noise (executed
+torque = the expert's + N(0, 0.3), label the expert's), for the diffusion policy with 10 steps
+of random torque first (not samples) and then the expert's torque + N(0, 0.1), labels the
+expert's (smaller noise: a chunk must stay close to the actions of the trajectory it was
+executed on). Both teachers are behaviour-cloned:
+
+- ``zoo:humanoid:reacher`` (HOVER-style MLP on the last 2 observations): MSE to the expert's
+  torque, AdamW, warm-up + cosine.
+- ``zoo:diffusion-policy:reacher`` (Chi et al.'s encoder + FiLM 1-D UNet, 96 x 96 MuJoCo
+  camera frames + the 10-D observation, chunks of 16, 8 executed): the denoiser is trained
+  with Chi's recipe (epsilon prediction over 100 DDPM timesteps, AdamW, warm-up + cosine, EMA)
+  on the chunk of expert labels from the step before the observation on; the image encoder
+  keeps its seeded init (its conditioning carries the observation vector next to the image
+  features; training it too is ~20x the CPU time).
+
+Each teacher is then evaluated in closed loop through onnxruntime (``edgekit.eval``) and its
+training record (data, steps, loss, success) written next to the weights.
+
+    python benchmarks/train_teachers.py --kinds humanoid diffusion-policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgekit.eval.envs import Observer, get_task
+from edgekit.eval.runner import record_observations
+from edgekit.loader import SHIPPED_WEIGHTS, TorchSource
+from edgekit.loop import build_program
+
+SEED = 0
+CALIB = Path(__file__).resolve().parents[1] / "calib_data"
+PUSH = 10  # steps of random torque at the start of a perturbed diffusion demonstration
+DP_NOISE = 0.1  # torque noise after the push
+CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8}  # 200 and 56 ticks
+
+
+def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) -> list[dict]:
+    """Per episode: the observations the program sees, the expert's labels, and which steps
+    are training samples."""
+    task = get_task("reacher")
+    env = task.make(render=kind == "diffusion-policy")
+    rng = np.random.default_rng(seed)
+    out = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed * 100_000 + ep)
+        observe = Observer(params, kind)
+        perturbed = ep % 2 == 1
+        seen, labels, used = [], [], []
+        for t in range(task.max_steps):
+            seen.append(observe(env, obs))
+            label = task.expert(env)
+            labels.append(label)
+            if not perturbed:
+                act, use = label, True
+            elif kind == "humanoid":  # DART: noisy execution, the expert's label
+                act, use = label + rng.normal(0, 0.3, 2).astype(np.float32), True
+            else:
+                # a diffusion policy executes 8-step chunks open loop: a random-torque push
+                # for the first PUSH steps (not samples), then the expert's torque + a small
+                # N(0, DP_NOISE) (labels the expert's), so the demonstrations hold the
+                # corrections the expert makes near the target while a chunk stays close to
+                # the actions of the trajectory it was executed on
+                if t < PUSH:
+                    act, use = rng.uniform(-1, 1, 2).astype(np.float32), False
+                else:
+                    act = label + rng.normal(0, DP_NOISE, 2).astype(np.float32)
+                    use = t > PUSH
+            used.append(use)
+            obs, _, term, trunc, _ = env.step(np.clip(act, -1, 1))
+            if term or trunc:
+                break
+        out.append({"obs": seen, "labels": np.stack(labels), "used": used})
+    env.close()
+    return out
+
+
+def _schedule(opt: Any, steps: int, warm: int = 100) -> Any:
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            (s + 1) / warm
+            if s < warm
+            else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, steps - warm))))
+        ),
+    )
+
+
+def train_mlp(src: TorchSource, demos: list[dict], steps: int) -> dict[str, Any]:
+    p = src.spec.program.params
+    ctx = int(p["context"])
+    xs, ys = [], []
+    for d in demos:  # the program's history ring: zeros before the first observation
+        states = np.stack([o["proprio"] for o in d["obs"]]).clip(-5, 5)
+        padded = np.concatenate([np.zeros((ctx - 1, states.shape[1]), np.float32), states])
+        for t in range(len(states)):
+            xs.append(padded[t : t + ctx])
+            ys.append(d["labels"][t])
+    x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+    net = src.networks["policy"].train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-5)
+    sched = _schedule(opt, steps)
+    gen = torch.Generator().manual_seed(SEED)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (256,), generator=gen)
+        loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    net.eval().requires_grad_(False)
+    return {"samples": len(x), "loss_first": losses[0], "loss_last": float(np.mean(losses[-50:]))}
+
+
+def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str, Any]:
+    from edgekit.distill.steps import encode
+    from edgekit.zoo.diffusion_policy import cosine_alphas_cumprod
+
+    p = src.spec.program.params
+    horizon, start = int(p["horizon"]), int(p["action_start"])
+    observations, chunks = [], []
+    for d in demos:
+        labels = d["labels"]
+        n = len(labels)
+        for t in range(n):  # chunk = labels from t - start on, edge-padded as Chi does
+            if not d["used"][t]:
+                continue
+            idx = np.clip(np.arange(t - start, t - start + horizon), 0, n - 1)
+            observations.append(d["obs"][t])
+            chunks.append(labels[idx])
+    program = build_program(src.spec.program)
+    conds = encode(src.networks["encoder"].eval(), observations, program)
+    x0_all = torch.from_numpy(np.stack(chunks))
+    ac = torch.from_numpy(cosine_alphas_cumprod(int(p["num_train_timesteps"])).astype(np.float32))
+    net = src.networks["denoiser"].train()
+    ema = copy.deepcopy(net).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-6)
+    sched = _schedule(opt, steps)
+    gen = torch.Generator().manual_seed(SEED)
+    losses = []
+    t0 = time.time()
+    for step in range(steps):
+        idx = torch.randint(0, len(conds), (256,), generator=gen)
+        x0, cond = x0_all[idx], conds[idx]
+        t = torch.randint(0, len(ac), (len(idx),), generator=gen)
+        eps = torch.randn(x0.shape, generator=gen)
+        a = ac[t][:, None, None]
+        loss = torch.mean((net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t.float(), cond) - eps) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, ps in zip(ema.parameters(), net.parameters(), strict=True):
+                pe.mul_(decay).add_(ps.detach(), alpha=1 - decay)
+        losses.append(loss.item())
+        if step % 500 == 0:
+            print(f"  step {step} loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
+    net.load_state_dict(ema.state_dict())
+    net.eval().requires_grad_(False)
+    return {
+        "samples": len(conds),
+        "loss_first": losses[0],
+        "loss_last": float(np.mean(losses[-50:])),
+    }
+
+
+def main() -> None:
+    from safetensors.torch import save_file
+
+    from edgekit.eval import evaluate
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", nargs="+", default=["humanoid", "diffusion-policy"])
+    ap.add_argument("--episodes", type=int, default=400, help="demonstration episodes")
+    ap.add_argument("--steps", type=int, default=None, help="optimiser steps")
+    ap.add_argument("--eval-episodes", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS)
+    args = ap.parse_args()
+    for kind in args.kinds:
+        torch.manual_seed(SEED)
+        ref = f"zoo:{kind}:reacher"
+        src = _fresh(kind)
+        t0 = time.time()
+        demos = demonstrations(kind, src.spec.program.params, args.episodes, SEED)
+        t_demo = time.time() - t0
+        steps = args.steps or (20000 if kind == "humanoid" else 6000)
+        print(f"{ref}: {len(demos)} demonstrations in {t_demo:.0f} s; training {steps} steps")
+        train = train_mlp if kind == "humanoid" else train_diffusion
+        record = train(src, demos, steps)
+        record |= {
+            "steps": steps,
+            "seconds": time.time() - t0 - t_demo,
+            "demonstrations": len(demos),
+            "perturbed": "every other episode",
+            "seed": SEED,
+        }
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"{kind}-reacher.safetensors"
+        state = {k: v.contiguous() for k, v in src.module.state_dict().items()}
+        save_file(state, str(path))
+        res = evaluate(ref, env="reacher", episodes=args.eval_episodes, seed=1, teacher=None)
+        record["closed_loop"] = {
+            "episodes": args.eval_episodes,
+            "seed": 1,
+            "success_rate": res.candidate.success_rate,
+            "return_mean": res.candidate.return_mean,
+            "runtime": "onnxruntime FP32 (edgekit eval)",
+        }
+        path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+        # calibration / distillation observations: the expert's episodes, as the program sees
+        # them at its ticks (seeds apart from the demonstrations and the evaluation)
+        arrays = record_observations(get_task("reacher"), kind, src.spec.program.params,
+                                     CALIB_EPISODES[kind], seed=50_000)  # fmt: skip
+        calib = CALIB / f"reacher-{kind}.npz"
+        np.savez_compressed(calib, **arrays)
+        print(f"{ref}: wrote {calib} ({len(next(iter(arrays.values())))} ticks)")
+        print(f"{ref}: wrote {path}; closed-loop success {res.candidate.success_rate:.2f}")
+
+
+def _fresh(kind: str) -> TorchSource:
+    """The preset at its seeded init (not the shipped weights this script is reproducing)."""
+    from edgekit.loader import _load_zoo
+
+    src = _load_zoo(f"zoo:{kind}:reacher", None, shipped=False)
+    assert isinstance(src, TorchSource)
+    return src
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Closed-loop episodes: a model's control-loop program driving a simulated task.
+
+What runs is what ships: the model's ONNX networks in onnxruntime sessions (a PyTorch model is
+exported first), stepped by its own loop program (the diffusion sampler's every denoising call,
+the controller's history ring), one tick per replanning point. Episodes are seeded: episode i
+resets the simulator and the program's noise with ``seed + i``, so two runs are identical.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.eval.envs import Observer, Task
+from edgekit.loader import OnnxSource, Source
+
+
+@dataclass
+class Episode:
+    seed: int
+    success: bool
+    ret: float  # sum of the environment's rewards
+    final_distance: float | None
+    steps: int
+    ticks: int
+
+
+@dataclass
+class PolicyEval:
+    """Every episode of one model on one task, and their summary with 95% intervals."""
+
+    ref: str
+    episodes: list[Episode] = field(default_factory=list)
+    tick_ms: list[float] = field(default_factory=list)  # every tick, measured in the loop
+
+    @property
+    def successes(self) -> int:
+        return sum(e.success for e in self.episodes)
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / max(1, len(self.episodes))
+
+    @property
+    def success_ci(self) -> tuple[float, float]:
+        return wilson(self.successes, len(self.episodes))
+
+    @property
+    def return_mean(self) -> float:
+        return float(np.mean([e.ret for e in self.episodes])) if self.episodes else 0.0
+
+    @property
+    def return_ci(self) -> tuple[float, float]:
+        r = np.asarray([e.ret for e in self.episodes], np.float64)
+        if r.size < 2:
+            return (float(r.mean()), float(r.mean())) if r.size else (0.0, 0.0)
+        half = 1.96 * float(r.std(ddof=1)) / math.sqrt(r.size)
+        return float(r.mean()) - half, float(r.mean()) + half
+
+    def to_dict(self) -> dict[str, Any]:
+        lo, hi = self.success_ci
+        rlo, rhi = self.return_ci
+        return {
+            "ref": self.ref,
+            "episodes": len(self.episodes),
+            "successes": self.successes,
+            "success_rate": self.success_rate,
+            "success_ci95": [lo, hi],
+            "success_ci_method": "Wilson score interval",
+            "return_mean": self.return_mean,
+            "return_ci95": [rlo, rhi],
+            "tick_p50_ms": float(np.median(self.tick_ms)) if self.tick_ms else None,
+            "tick_p99_ms": float(np.percentile(self.tick_ms, 99)) if self.tick_ms else None,
+            "tick_timing": "measured: each tick of the closed loop on this host's CPU",
+            "per_episode": [asdict(e) for e in self.episodes],
+        }
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate k/n (sound at 0/n and n/n)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rollout(
+    source: Source,
+    task: Task,
+    episodes: int,
+    seed: int,
+    program: str | None = None,
+    threads: int | None = None,
+) -> PolicyEval:
+    """Run ``episodes`` seeded episodes of ``source`` on ``task`` through onnxruntime."""
+    from edgekit.bench.api import resolve_program
+    from edgekit.loop import TickContext
+    from edgekit.runtimes import OrtRuntime, default_threads
+
+    kind = source.spec.kind
+    with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as work:
+        files = _onnx_files(source, Path(work))
+        rt = OrtRuntime(files, threads=threads or default_threads())
+        prog, _ = resolve_program(source, program, {})
+        env = task.make(render=kind == "diffusion-policy")
+        result = PolicyEval(source.ref)
+        try:
+            for i in range(episodes):
+                ep_seed = seed + i
+                obs, _ = env.reset(seed=ep_seed)
+                prog.reset(ep_seed)
+                observe = Observer(prog.params, kind)
+                queue: list[np.ndarray] = []
+                ret, ticks, steps = 0.0, 0, 0
+                for steps in range(1, task.max_steps + 1):  # noqa: B007
+                    o = observe(env, obs)
+                    if not queue:
+                        ctx = TickContext(rt)
+                        t0 = time.perf_counter_ns()
+                        out = prog.tick(ctx, o)
+                        result.tick_ms.append((time.perf_counter_ns() - t0) / 1e6)
+                        ticks += 1
+                        queue = _actions(out)
+                    obs, reward, term, trunc, _ = env.step(queue.pop(0))
+                    ret += float(reward)
+                    if term or trunc:
+                        break
+                dist = getattr(task, "distance", None)
+                result.episodes.append(
+                    Episode(ep_seed, task.success(env, obs), ret,
+                            dist(obs) if dist else None, steps, ticks)
+                )  # fmt: skip
+        finally:
+            env.close()
+    return result
+
+
+def _actions(out: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The torques a tick hands the robot: an action chunk's executed steps, or one action."""
+    if "actions" in out:  # diffusion policy: n_action_steps of the chunk
+        return [np.clip(a, -1.0, 1.0).astype(np.float32) for a in out["actions"]]
+    if "joint_targets" in out:
+        return [np.clip(out["joint_targets"], -1.0, 1.0).astype(np.float32)]
+    return [np.clip(out["action"], -1.0, 1.0).astype(np.float32)]
+
+
+def _onnx_files(source: Source, work: Path) -> dict[str, Path]:
+    if isinstance(source, OnnxSource):
+        return dict(source.files)
+    from edgekit.export.onnx import export_onnx
+
+    res = export_onnx(source, work / "fp32", tick_checks=0)
+    return {n: res.out / e["file"] for n, e in res.manifest.files.items()}
+
+
+def record_observations(
+    task: Task, kind: str, params: dict[str, Any], episodes: int, seed: int
+) -> dict[str, np.ndarray]:
+    """What the loop program sees at each of its ticks while the task's expert acts: a
+    calibration / distillation set in the ``calib_data`` format (samples in time order)."""
+    env = task.make(render=kind == "diffusion-policy")
+    every = int(params.get("n_action_steps", 1)) if kind == "diffusion-policy" else 1
+    rows: list[dict[str, np.ndarray]] = []
+    try:
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            observe = Observer(params, kind)
+            for step in range(task.max_steps):
+                o = observe(env, obs)
+                if step % every == 0:
+                    rows.append(o)
+                obs, _, term, trunc, _ = env.step(task.expert(env))
+                if term or trunc:
+                    break
+    finally:
+        env.close()
+    return {k: np.stack([r[k] for r in rows]) for k in rows[0]}

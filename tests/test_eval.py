@@ -1,0 +1,132 @@
+"""``edgekit eval``: closed-loop episodes in MuJoCo (gymnasium Reacher-v5), seeded and short."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium")
+pytest.importorskip("mujoco")
+
+from edgekit.eval import evaluate, get_task, wilson
+from edgekit.loader import SHIPPED_WEIGHTS, load
+
+MLP = "zoo:humanoid:reacher"
+DP = "zoo:diffusion-policy:reacher"
+CALIB = Path(__file__).resolve().parents[1] / "calib_data"
+
+
+@pytest.fixture(scope="module")
+def random_mlp(tmp_path_factory) -> Path:
+    """The reacher MLP at its seeded init (untrained), exported: a policy that fails the task."""
+    from edgekit.export import export_onnx
+    from edgekit.loader import _load_zoo
+
+    out = tmp_path_factory.mktemp("eval") / "untrained"
+    export_onnx(_load_zoo(MLP, None, shipped=False), out, tick_checks=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def int8_mlp(tmp_path_factory) -> Path:
+    from edgekit.quantize import QuantizeConfig, quantize
+
+    out = tmp_path_factory.mktemp("eval") / "int8"
+    quantize(
+        MLP, out, QuantizeConfig(precision="int8", latency_ticks=0), CALIB / "reacher-humanoid.npz"
+    )
+    return out
+
+
+def test_the_task_scores_an_expert_and_a_bad_policy_apart():
+    task = get_task("reacher")
+    env = task.make(render=False)
+    outcomes = {"expert": [], "still": []}
+    for name in outcomes:
+        for seed in range(5):
+            obs, _ = env.reset(seed=seed)
+            for _ in range(task.max_steps):
+                act = task.expert(env) if name == "expert" else np.zeros(2, np.float32)
+                obs, *_ = env.step(act)
+            outcomes[name].append(task.success(env, obs))
+    env.close()
+    assert all(outcomes["expert"])
+    assert not any(outcomes["still"])
+
+
+def test_shipped_teachers_load_by_default_with_their_training_record():
+    for kind in ("humanoid", "diffusion-policy"):
+        path = SHIPPED_WEIGHTS / f"{kind}-reacher.safetensors"
+        assert path.is_file(), path
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record["closed_loop"]["episodes"] >= 50 and record["steps"] > 0
+        assert load(f"zoo:{kind}:reacher").weights == str(path)
+
+
+def test_the_mlp_teacher_has_learned_the_task():
+    """>= 80% success in closed loop (its record: 98% over 50 episodes)."""
+    record = json.loads((SHIPPED_WEIGHTS / "humanoid-reacher.json").read_text())
+    assert record["closed_loop"]["success_rate"] >= 0.8
+    res = evaluate(MLP, "reacher", episodes=10, seed=100, teacher=None)
+    assert res.candidate.success_rate >= 0.8, res.report["candidate"]["per_episode"]
+
+
+def test_seeded_episodes_are_deterministic():
+    a = evaluate(DP, "reacher", episodes=2, seed=7, teacher=None)
+    b = evaluate(DP, "reacher", episodes=2, seed=7, teacher=None)
+    ra = [(e.seed, e.success, e.ret, e.ticks) for e in a.candidate.episodes]
+    rb = [(e.seed, e.success, e.ret, e.ticks) for e in b.candidate.episodes]
+    assert ra == rb
+    assert [e.seed for e in a.candidate.episodes] == [7, 8]
+    # 50 steps, replanning every 8 executed actions of the chunk: 7 ticks of 16 denoiser calls
+    assert all(e.steps == 50 and e.ticks == 7 for e in a.candidate.episodes)
+    c = evaluate(DP, "reacher", episodes=2, seed=9, teacher=None)
+    assert [e.ret for e in c.candidate.episodes] != [e.ret for e in a.candidate.episodes]
+
+
+def test_compressed_artifact_next_to_its_teacher(int8_mlp, cli, tmp_path):
+    res = evaluate(str(int8_mlp), "reacher", episodes=6, seed=0, min_success_ratio=0.5)
+    assert res.teacher is not None and res.teacher.ref == MLP  # found through the manifest
+    assert res.ratio == pytest.approx(res.candidate.success_rate / res.teacher.success_rate)
+    rep = res.report
+    assert rep["candidate"]["success_ci_method"] == "Wilson score interval"
+    assert len(rep["candidate"]["per_episode"]) == 6 and rep["gate"]["passed"] is True
+    out = tmp_path / "eval.json"
+    r = cli("eval", int8_mlp, "--env", "reacher", "-n", "3", "--json", out)
+    assert r.code == 0, r.err
+    assert "teacher" in r.out and "candidate" in r.out and "Wilson" in r.out
+    assert json.loads(out.read_text())["teacher"]["ref"] == MLP
+
+
+def test_gate_fails_an_untrained_policy(random_mlp, cli):
+    r = cli("eval", random_mlp, "-n", "4", "--teacher", MLP, "--min-success-ratio", "0.9")
+    assert r.code == 1
+    assert r.err.startswith("error: success ratio ") and "--min-success-ratio 0.9" in r.err
+    assert "verdict: FAIL" in r.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "push-t"], "--env 'push-t': unknown task"),
+        (["-n", "0"], "--episodes must be >= 1"),
+        (["--min-success-ratio", "0.9", "--teacher", "none"], "needs a teacher"),
+    ],
+)
+def test_bad_input_is_one_line(cli, args, message):
+    r = cli("eval", MLP, *args)
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_a_model_that_cannot_drive_the_task(cli):
+    r = cli("eval", "zoo:vla:tiny", "-n", "1")
+    assert r.code == 2 and "cannot drive task 'reacher'" in r.err
+
+
+def test_wilson_interval():
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
