@@ -404,25 +404,20 @@ def run_progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
         yield on_event, on_train
 
 
+def _gate_number(x: float | None, unit: str, ms_fmt: str, pct_fmt: str) -> str:
+    """A gate's value or limit: milliseconds as they are, ratios as percentages."""
+    if x is None:
+        return "-"
+    return f"{x:{ms_fmt}} ms" if unit == "ms" else f"{x * 100:{pct_fmt}}%"
+
+
 def print_run(result: Any) -> None:
     """The final summary of ``edgekit run``: every gate, the verdict and the report files."""
     rep = result.report
     rows = []
     for g in rep["gates"]:
-        value = g["value"]
-        if value is None:
-            shown = "-"
-        elif g["unit"] == "ms":
-            shown = f"{value:.3g} ms"
-        else:
-            shown = f"{value * 100:.2f}%"
-        limit = g["limit"]
-        if limit is None:
-            lim = "-"
-        elif g["unit"] == "ms":
-            lim = f"{limit:g} ms"
-        else:
-            lim = f"{limit * 100:g}%"
+        shown = _gate_number(g["value"], g["unit"], ".3g", ".2f")
+        lim = _gate_number(g["limit"], g["unit"], "g", "g")
         rows.append(
             [g["name"], shown, lim, g["evidence"] or "-", g["status"].upper(), g["message"]]
         )
