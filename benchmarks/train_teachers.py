@@ -1,21 +1,23 @@
 """Train the closed-loop teachers that ship in ``edgekit/zoo/weights/`` (reproduces them).
 
 Task: ``reacher`` (gymnasium Reacher-v5, MuJoCo; ``edgekit.eval.envs``). Demonstrations: the
-task's scripted expert (IK + PD); half of the episodes are perturbed so the demonstrations
-cover the states a slightly-off policy visits: for the MLP with DART-style noise (executed
-torque = the expert's + N(0, 0.3), label the expert's), for the diffusion policy with 10 steps
-of random torque first (not samples) and then the expert's torque + N(0, 0.1), labels the
-expert's (smaller noise: a chunk must stay close to the actions of the trajectory it was
-executed on). Both teachers are behaviour-cloned:
+task's scripted expert (inverse kinematics to a joint target + a PD law); half of the episodes
+are perturbed so the demonstrations cover the states a slightly-off policy visits: for the MLP
+with DART-style noise (executed torque = the expert's + N(0, 0.3), label the expert's), for
+the diffusion policy with 10 steps of random torque first (not samples) and then the expert's
+torque + N(0, 0.1). Both teachers are behaviour-cloned:
 
-- ``zoo:humanoid:reacher`` (HOVER-style MLP on the last 2 observations): MSE to the expert's
-  torque, AdamW, warm-up + cosine.
+- ``zoo:humanoid:reacher`` (HOVER-style MLP on the last 2 observations) commands torque: MSE
+  to the expert's torque, AdamW, warm-up + cosine.
 - ``zoo:diffusion-policy:reacher`` (Chi et al.'s encoder + FiLM 1-D UNet, 96 x 96 MuJoCo
-  camera frames + the 10-D observation, chunks of 16, 8 executed): the denoiser is trained
-  with Chi's recipe (epsilon prediction over 100 DDPM timesteps, AdamW, warm-up + cosine, EMA)
-  on the chunk of expert labels from the step before the observation on; the image encoder
-  keeps its seeded init (its conditioning carries the observation vector next to the image
-  features; training it too is ~20x the CPU time).
+  camera frames + the 10-D observation, chunks of 16, 8 executed) commands joint positions
+  (relative to the joints at the tick, / pi; the arm's PD tracks them, ``Reacher.actuate``):
+  the chunk is the expert's joint targets from the step before the observation on. The
+  denoiser is trained with Chi's recipe (epsilon prediction over 100 DDPM timesteps, AdamW,
+  warm-up + cosine, EMA); the image encoder keeps its seeded init (its conditioning carries
+  the observation vector next to the image features; training it too is ~20x the CPU time).
+  A torque-chunk version of this teacher, trained the same way, reached 24-38% (open-loop
+  torque chunks drift off the demonstrated trajectory), hence position commands.
 
 Each teacher is then evaluated in closed loop through onnxruntime (``edgekit.eval``) and its
 training record (data, steps, loss, success) written next to the weights.
@@ -46,6 +48,7 @@ CALIB = Path(__file__).resolve().parents[1] / "calib_data"
 PUSH = 10  # steps of random torque at the start of a perturbed diffusion demonstration
 DP_NOISE = 0.1  # torque noise after the push
 CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8}  # 200 and 56 ticks
+DART_EPISODES = 100  # reacher-humanoid-dart.npz: 5000 ticks, every other episode perturbed
 
 
 def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) -> list[dict]:
@@ -59,11 +62,13 @@ def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) 
         obs, _ = env.reset(seed=seed * 100_000 + ep)
         observe = Observer(params, kind)
         perturbed = ep % 2 == 1
-        seen, labels, used = [], [], []
+        seen, labels, used, targets, anchors = [], [], [], [], []
         for t in range(task.max_steps):
             seen.append(observe(env, obs))
             label = task.expert(env)
             labels.append(label)
+            targets.append(task.target(env))  # type: ignore[attr-defined]
+            anchors.append(task.anchor(env))
             if not perturbed:
                 act, use = label, True
             elif kind == "humanoid":  # DART: noisy execution, the expert's label
@@ -83,7 +88,8 @@ def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) 
             obs, _, term, trunc, _ = env.step(np.clip(act, -1, 1))
             if term or trunc:
                 break
-        out.append({"obs": seen, "labels": np.stack(labels), "used": used})
+        out.append({"obs": seen, "labels": np.stack(labels), "used": used,
+                    "targets": np.stack(targets), "anchors": np.stack(anchors)})  # fmt: skip
     env.close()
     return out
 
@@ -133,16 +139,17 @@ def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str
 
     p = src.spec.program.params
     horizon, start = int(p["horizon"]), int(p["action_start"])
+    task = get_task("reacher")
     observations, chunks = [], []
     for d in demos:
-        labels = d["labels"]
-        n = len(labels)
-        for t in range(n):  # chunk = labels from t - start on, edge-padded as Chi does
+        n = len(d["labels"])
+        for t in range(n):  # chunk = targets from t - start on, edge-padded as Chi does
             if not d["used"][t]:
                 continue
             idx = np.clip(np.arange(t - start, t - start + horizon), 0, n - 1)
             observations.append(d["obs"][t])
-            chunks.append(labels[idx])
+            chunks.append(np.stack([task.position_command(d["targets"][i], d["anchors"][t])  # type: ignore[attr-defined]
+                                    for i in idx]))  # fmt: skip
     program = build_program(src.spec.program)
     conds = encode(src.networks["encoder"].eval(), observations, program)
     x0_all = torch.from_numpy(np.stack(chunks))
@@ -211,6 +218,7 @@ def main() -> None:
             "demonstrations": len(demos),
             "perturbed": "every other episode",
             "seed": SEED,
+            "commands": get_task("reacher").commands[kind],
         }
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{kind}-reacher.safetensors"
@@ -225,14 +233,23 @@ def main() -> None:
             "runtime": "onnxruntime FP32 (edgekit eval)",
         }
         path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        # calibration / distillation observations: the expert's episodes, as the program sees
-        # them at its ticks (seeds apart from the demonstrations and the evaluation)
-        arrays = record_observations(get_task("reacher"), kind, src.spec.program.params,
-                                     CALIB_EPISODES[kind], seed=50_000)  # fmt: skip
-        calib = CALIB / f"reacher-{kind}.npz"
-        np.savez_compressed(calib, **arrays)
-        print(f"{ref}: wrote {calib} ({len(next(iter(arrays.values())))} ticks)")
+        write_recordings(kind, src.spec.program.params)
         print(f"{ref}: wrote {path}; closed-loop success {res.candidate.success_rate:.2f}")
+
+
+def write_recordings(kind: str, params: dict[str, Any]) -> None:
+    """Calibration / distillation observations, as the program sees them at its ticks (seeds
+    apart from the demonstrations and the evaluation): the expert's episodes, and for the MLP
+    a larger DART-perturbed set to distil students from (a student distilled on the expert's
+    4 clean episodes never sees a state off the expert's path and fails in closed loop)."""
+    sets = {f"reacher-{kind}.npz": (CALIB_EPISODES[kind], 0.0)}
+    if kind == "humanoid":
+        sets["reacher-humanoid-dart.npz"] = (DART_EPISODES, 0.3)
+    for name, (episodes, noise) in sets.items():
+        arrays = record_observations(get_task("reacher"), kind, params, episodes, seed=50_000,
+                                     noise=noise)  # fmt: skip
+        np.savez_compressed(CALIB / name, **arrays)
+        print(f"wrote {CALIB / name} ({len(next(iter(arrays.values())))} ticks)")
 
 
 def _fresh(kind: str) -> TorchSource:

@@ -323,7 +323,8 @@ def test_shipped_sets_fit_every_tiny_preset():
             else:
                 np.testing.assert_array_equal(v, w, err_msg=f"{f} {k}")
     shipped = {p.name for p in CALIB.glob("*.npz")}
-    recorded = {"reacher-humanoid.npz", "reacher-diffusion-policy.npz"}  # train_teachers.py
+    recorded = {"reacher-humanoid.npz", "reacher-humanoid-dart.npz",
+                "reacher-diffusion-policy.npz"}  # train_teachers.py  # fmt: skip
     assert shipped == {f"{k}-{p}.npz" for k, p, _ in tiny_programs()} | recorded
 
 
@@ -331,9 +332,10 @@ def test_recorded_reacher_sets_fit_their_presets():
     from edgekit.loader import load
     from edgekit.loop import build_program
 
-    for kind in ("humanoid", "diffusion-policy"):
+    for kind, name in [("humanoid", "humanoid"), ("humanoid", "humanoid-dart"),
+                       ("diffusion-policy", "diffusion-policy")]:  # fmt: skip
         program = build_program(load(f"zoo:{kind}:reacher").spec.program)
-        cal = load_calibration(CALIB / f"reacher-{kind}.npz", program.observation_spec())
+        cal = load_calibration(CALIB / f"reacher-{name}.npz", program.observation_spec())
         assert cal.n >= 50
 
 

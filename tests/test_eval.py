@@ -66,12 +66,40 @@ def test_shipped_teachers_load_by_default_with_their_training_record():
         assert load(f"zoo:{kind}:reacher").weights == str(path)
 
 
-def test_the_mlp_teacher_has_learned_the_task():
-    """>= 80% success in closed loop (its record: 98% over 50 episodes)."""
-    record = json.loads((SHIPPED_WEIGHTS / "humanoid-reacher.json").read_text())
+@pytest.mark.parametrize("kind", ["humanoid", "diffusion-policy"])
+def test_the_teachers_have_learned_the_task(kind):
+    """>= 80% success in closed loop on episodes apart from their training record's."""
+    record = json.loads((SHIPPED_WEIGHTS / f"{kind}-reacher.json").read_text())
     assert record["closed_loop"]["success_rate"] >= 0.8
-    res = evaluate(MLP, "reacher", episodes=10, seed=100, teacher=None)
+    res = evaluate(f"zoo:{kind}:reacher", "reacher", episodes=10, seed=100, teacher=None)
     assert res.candidate.success_rate >= 0.8, res.report["candidate"]["per_episode"]
+
+
+def test_position_commands_are_tracked_by_the_joint_controller():
+    """A diffusion policy's chunk holds joint positions relative to the tick's joints: the
+    expert's target as such a command, run open loop for 8 steps at a time, reaches the target;
+    the MLP's actions are torques, passed through."""
+    task = get_task("reacher")
+    env = task.make(render=False)
+    reached = []
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        for step in range(task.max_steps):
+            if step % 8 == 0:
+                anchor = task.anchor(env)
+                command = task.label(env, "diffusion-policy", anchor)
+                assert np.all(np.abs(command) <= 1.0)
+                # at the tick, tracking the command is exactly the expert's torque
+                np.testing.assert_allclose(
+                    task.actuate(env, command, "diffusion-policy", anchor), task.expert(env),
+                    atol=1e-6,
+                )  # fmt: skip
+            obs, *_ = env.step(task.actuate(env, command, "diffusion-policy", anchor))
+        reached.append(task.success(env, obs))
+    torque = np.array([0.3, -2.0], np.float32)
+    np.testing.assert_allclose(task.actuate(env, torque, "humanoid", None), [0.3, -1.0], atol=1e-7)
+    env.close()
+    assert all(reached)
 
 
 def test_seeded_episodes_are_deterministic():

@@ -10,6 +10,14 @@ were trained from.
 fingertip ends within 2 cm of the target (the fingertip's radius is 1 cm). The expert solves
 the arm's inverse kinematics and tracks the solution with a PD law (100% success over 100
 seeded episodes).
+
+What a kind's actions mean on the arm (``Task.commands``): the MLP controller commands joint
+torques each step; a diffusion policy commands joint *positions*, tracked by the arm's PD law
+at every step. Chunks of actions run open loop for several steps, and a torque chunk drifts as
+soon as the arm is a little off the demonstrated trajectory, while a position chunk is
+corrected by the joint controller under it: Chi et al. (Diffusion Policy, RSS 2023) deploy on
+position control for that reason. The position is relative to the joints at the tick that
+planned the chunk, in units of pi.
 """
 
 from __future__ import annotations
@@ -39,8 +47,23 @@ class Task:
     def success(self, env: Any, obs: np.ndarray) -> bool:
         raise NotImplementedError
 
+    commands: dict[str, str] = {}  # kind -> "torque" | "joint_position"
+
     def expert(self, env: Any) -> np.ndarray:
+        """The expert's torque in the current state."""
         raise NotImplementedError
+
+    def anchor(self, env: Any) -> np.ndarray | None:
+        """What a relative command refers to, taken at the tick that plans it."""
+        return None
+
+    def actuate(self, env: Any, action: np.ndarray, kind: str, anchor: Any) -> np.ndarray:
+        """The torque the simulator applies this step for ``kind``'s ``action``."""
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def label(self, env: Any, kind: str, anchor: Any) -> np.ndarray:
+        """The expert's action for ``kind`` in the current state (relative to ``anchor``)."""
+        return self.expert(env)
 
 
 class Observer:
@@ -70,7 +93,8 @@ class Reacher(Task):
     summary = "gymnasium Reacher-v5 (MuJoCo): 2-link arm to a random target, success < 2 cm"
     links = (0.1, 0.11)  # upper arm, forearm to fingertip (reacher.xml)
     success_m = 0.02
-    kp, kd = 2.0, 0.2
+    kp, kd = 2.0, 0.2  # the expert's and the joint controller's PD gains
+    commands = {"humanoid": "torque", "diffusion-policy": "joint_position"}
 
     def make(self, render: bool) -> Any:
         gym = _gymnasium()
@@ -86,21 +110,54 @@ class Reacher(Task):
     def success(self, env: Any, obs: np.ndarray) -> bool:
         return self.distance(obs) < self.success_m
 
-    def expert(self, env: Any) -> np.ndarray:
+    def target(self, env: Any) -> np.ndarray:
+        """The expert's joint target: the arm's inverse kinematics for the target, the
+        elbow-up or -down solution nearer the current pose (joint 1 wrapped next to it)."""
         d = env.unwrapped.data
-        q, qd = d.qpos[:2], d.qvel[:2]
+        q = d.qpos[:2]
         tx, ty = float(d.qpos[2]), float(d.qpos[3])
         l1, l2 = self.links
         c2 = np.clip((tx * tx + ty * ty - l1 * l1 - l2 * l2) / (2 * l1 * l2), -1.0, 1.0)
         best = None
-        for sign in (1.0, -1.0):  # elbow up / down: the one nearer the current pose
+        for sign in (1.0, -1.0):
             q2 = sign * np.arccos(c2)
             q1 = np.arctan2(ty, tx) - np.arctan2(l2 * np.sin(q2), l1 + l2 * np.cos(q2))
-            err = np.array([np.arctan2(np.sin(q1 - q[0]), np.cos(q1 - q[0])), q2 - q[1]])
+            err = np.array([_wrap(q1 - q[0]), q2 - q[1]])
             if best is None or np.abs(err).sum() < np.abs(best).sum():
                 best = err
         assert best is not None
-        return np.clip(self.kp * best - self.kd * qd, -1.0, 1.0).astype(np.float32)
+        return q + best
+
+    def _track(self, env: Any, target: np.ndarray) -> np.ndarray:
+        d = env.unwrapped.data
+        err = np.array([_wrap(target[0] - d.qpos[0]), target[1] - d.qpos[1]])
+        return np.clip(self.kp * err - self.kd * d.qvel[:2], -1.0, 1.0).astype(np.float32)
+
+    def expert(self, env: Any) -> np.ndarray:
+        return self._track(env, self.target(env))
+
+    def anchor(self, env: Any) -> np.ndarray:
+        return np.array(env.unwrapped.data.qpos[:2], np.float64)
+
+    def actuate(self, env: Any, action: np.ndarray, kind: str, anchor: Any) -> np.ndarray:
+        if self.commands[kind] == "torque":
+            return super().actuate(env, action, kind, anchor)
+        return self._track(env, anchor + np.pi * np.clip(action, -1.0, 1.0))
+
+    def label(self, env: Any, kind: str, anchor: Any) -> np.ndarray:
+        if self.commands[kind] == "torque":
+            return self.expert(env)
+        return self.position_command(self.target(env), anchor)
+
+    def position_command(self, target: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """A joint-position command: ``target`` relative to ``anchor``, in units of pi."""
+        delta = np.asarray(target, np.float64) - anchor
+        delta[0] = _wrap(delta[0])
+        return np.clip(delta / np.pi, -1.0, 1.0).astype(np.float32)
+
+
+def _wrap(a: float) -> float:
+    return float(np.arctan2(np.sin(a), np.cos(a)))
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (Reacher(),)}

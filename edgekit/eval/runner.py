@@ -120,6 +120,7 @@ def rollout(
                 prog.reset(ep_seed)
                 observe = Observer(prog.params, kind)
                 queue: list[np.ndarray] = []
+                anchor = None
                 ret, ticks, steps = 0.0, 0, 0
                 for steps in range(1, task.max_steps + 1):  # noqa: B007
                     o = observe(env, obs)
@@ -129,8 +130,9 @@ def rollout(
                         out = prog.tick(ctx, o)
                         result.tick_ms.append((time.perf_counter_ns() - t0) / 1e6)
                         ticks += 1
-                        queue = _actions(out)
-                    obs, reward, term, trunc, _ = env.step(queue.pop(0))
+                        queue, anchor = _actions(out), task.anchor(env)
+                    torque = task.actuate(env, queue.pop(0), kind, anchor)
+                    obs, reward, term, trunc, _ = env.step(torque)
                     ret += float(reward)
                     if term or trunc:
                         break
@@ -145,7 +147,8 @@ def rollout(
 
 
 def _actions(out: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The torques a tick hands the robot: an action chunk's executed steps, or one action."""
+    """The commands a tick hands the robot: an action chunk's executed steps, or one action
+    (what they mean on the robot, torque or joint position, is the task's ``actuate``)."""
     if "actions" in out:  # diffusion policy: n_action_steps of the chunk
         return [np.clip(a, -1.0, 1.0).astype(np.float32) for a in out["actions"]]
     if "joint_targets" in out:
@@ -163,12 +166,17 @@ def _onnx_files(source: Source, work: Path) -> dict[str, Path]:
 
 
 def record_observations(
-    task: Task, kind: str, params: dict[str, Any], episodes: int, seed: int
+    task: Task, kind: str, params: dict[str, Any], episodes: int, seed: int, noise: float = 0.0
 ) -> dict[str, np.ndarray]:
     """What the loop program sees at each of its ticks while the task's expert acts: a
-    calibration / distillation set in the ``calib_data`` format (samples in time order)."""
+    calibration / distillation set in the ``calib_data`` format (samples in time order).
+
+    ``noise`` > 0 perturbs every other episode DART-style (the expert's torque + N(0, noise)
+    is executed), so the set also holds the off-course states a student visits in closed loop.
+    """
     env = task.make(render=kind == "diffusion-policy")
     every = int(params.get("n_action_steps", 1)) if kind == "diffusion-policy" else 1
+    rng = np.random.default_rng(seed)
     rows: list[dict[str, np.ndarray]] = []
     try:
         for i in range(episodes):
@@ -178,7 +186,10 @@ def record_observations(
                 o = observe(env, obs)
                 if step % every == 0:
                     rows.append(o)
-                obs, _, term, trunc, _ = env.step(task.expert(env))
+                torque = task.expert(env)
+                if noise > 0 and i % 2 == 1:
+                    torque = np.clip(torque + rng.normal(0, noise, torque.shape), -1, 1)
+                obs, _, term, trunc, _ = env.step(torque.astype(np.float32))
                 if term or trunc:
                     break
     finally:

@@ -244,7 +244,8 @@ class DiffusionPolicyEntry(ZooEntry):
     presets = {
         "tiny": TINY,
         # the closed-loop teacher of `edgekit eval --env reacher`: 96 x 96 MuJoCo camera
-        # frames + the 10-D Reacher observation, 2 joint torques, replanning every 8 steps
+        # frames + the 10-D Reacher observation, chunks of 2 joint-position commands (relative
+        # to the joints at the tick, / pi; the arm's PD tracks them), replanning every 8 steps
         "reacher": DiffusionPolicyConfig(
             action_dim=2,
             proprio_dim=10,
