@@ -1,11 +1,12 @@
 """Closed-loop task success of every compressed variant of the shipped Reacher teachers.
 
 For each teacher (``zoo:humanoid:reacher``, the MLP controller; ``zoo:diffusion-policy:reacher``,
-DDIM-16), build the variants edgekit ships — width-0.5 student (MLP), 4- and 2-call step
-students (diffusion), INT8, INT4 and mixed precision for the CPU, each from the expert
-observations in ``calib_data/reacher-*.npz`` — then run every variant and its teacher for the
-same seeded episodes of gymnasium Reacher-v5 through onnxruntime (``edgekit.eval``), and time
-the whole tick with ``edgekit bench`` (p50, CPU, measured).
+DDIM-16), build the variants edgekit ships — width-0.5 students (MLP: from the expert's
+episodes and from DART-perturbed ones, ``calib_data/reacher-humanoid-dart.npz``), 4- and
+2-call step students (diffusion), INT8, INT4 and mixed precision for the CPU, each from the
+expert observations in ``calib_data/reacher-*.npz`` — then run every variant and its teacher
+for the same seeded episodes of gymnasium Reacher-v5 through onnxruntime (``edgekit.eval``),
+and time the whole tick with ``edgekit bench`` (p50, CPU, measured).
 
 Usage: python benchmarks/eval_compare.py [--episodes 50] [--kinds humanoid diffusion-policy]
 """
@@ -42,8 +43,12 @@ def variants(kind: str, ref: str, calib: Path, work: Path) -> dict[str, Any]:
             cfg = DistillConfig(denoise_steps=n, program="ddim16", steps=300, latency_ticks=0)
             out[f"{n}-step student"] = distill(ref, work / f"steps{n}", cfg, calib).out
     else:
-        cfg = DistillConfig(width=0.5, steps=2000, latency_ticks=0)
+        # distilled on the expert's 4 clean episodes (the calibration set), and on 100
+        # episodes of which every other one is DART-perturbed (states off the expert's path)
+        cfg = DistillConfig(width=0.5, steps=20000, latency_ticks=0)
         out["width-0.5 student"] = distill(ref, work / "w05", cfg, calib).out
+        dart = calib.with_name("reacher-humanoid-dart.npz")
+        out["width-0.5 student (DART data)"] = distill(ref, work / "w05d", cfg, dart).out
     for name, qc in q.items():
         out[name] = quantize(ref, work / name.split()[0], qc, calib).out
     if kind == "diffusion-policy":

@@ -20,7 +20,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A random-init tiny teacher is not a trained policy: its 4-step student cannot meet the 5%
 # action-error gate written for a trained teacher (a trained default teacher gets ~1%). The
 # tiny runs loosen that one gate, through the same --set a CI job would use.
-TINY_OVERRIDES = {"diffusion-policy.yaml": ["stages[0].max_error=0.2", "stages[0].steps=150"]}
+TINY_OVERRIDES = {
+    "diffusion-policy.yaml": ["stages[0].max_error=0.2", "stages[0].steps=150"],
+    "reacher-diffusion-policy.yaml": ["stages[0].latency_ticks=0", "stages[3].episodes=10"],
+}
 
 MINIMAL = {
     "schema_version": 1,
