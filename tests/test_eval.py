@@ -126,7 +126,9 @@ def test_compressed_artifact_next_to_its_teacher(int8_mlp, cli, tmp_path):
     r = cli("eval", int8_mlp, "--env", "reacher", "-n", "3", "--json", out)
     assert r.code == 0, r.err
     assert "teacher" in r.out and "candidate" in r.out and "Wilson" in r.out
-    assert json.loads(out.read_text())["teacher"]["ref"] == MLP
+    written = json.loads(out.read_text())
+    assert written["teacher"]["ref"] == MLP and written["task"]["commands"] == "torque"
+    assert "the model commands torque" in r.out
 
 
 def test_gate_fails_an_untrained_policy(random_mlp, cli):

@@ -459,7 +459,8 @@ def print_eval(result: Any) -> None:
     task = rep["task"]
     table(
         f"closed loop: {task['name']} ({task['env']}), {rep['episodes']} episodes from seed "
-        f"{rep['seed']}, onnxruntime",
+        f"{rep['seed']}, onnxruntime; the model commands {task['commands'].replace('_', ' ')}"
+        + ("s (PD-tracked)" if task["commands"] == "joint_position" else ""),
         ["policy", "model", "success", "95% CI (Wilson)", "return mean [95% CI]",
          "tick p50 ms (measured)"],
         rows,

@@ -88,6 +88,8 @@ def evaluate(
             "env": task.gym_id,
             "summary": task.summary,
             "max_steps": task.max_steps,
+            # what the model's actions drive: "torque", or "joint_position" (PD-tracked)
+            "commands": task.commands.get(source.spec.kind, "torque"),
         },
         "episodes": episodes,
         "seed": seed,
