@@ -189,7 +189,7 @@ def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
 
     from edgekit.eval import evaluate
@@ -198,9 +198,10 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=["humanoid", "diffusion-policy"])
     ap.add_argument("--episodes", type=int, default=400, help="demonstration episodes")
     ap.add_argument("--steps", type=int, default=None, help="optimiser steps")
-    ap.add_argument("--eval-episodes", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS)
-    args = ap.parse_args()
+    ap.add_argument("--eval-episodes", type=int, default=50)
+    ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS, help="weights + records")
+    ap.add_argument("--calib-out", type=Path, default=CALIB, help="the recorded observations")
+    args = ap.parse_args(argv)
     for kind in args.kinds:
         torch.manual_seed(SEED)
         ref = f"zoo:{kind}:reacher"
@@ -224,7 +225,7 @@ def main() -> None:
         path = args.out / f"{kind}-reacher.safetensors"
         state = {k: v.contiguous() for k, v in src.module.state_dict().items()}
         save_file(state, str(path))
-        res = evaluate(ref, env="reacher", episodes=args.eval_episodes, seed=1, teacher=None)
+        res = evaluate(src, env="reacher", episodes=args.eval_episodes, seed=1, teacher=None)
         record["closed_loop"] = {
             "episodes": args.eval_episodes,
             "seed": 1,
@@ -233,11 +234,12 @@ def main() -> None:
             "runtime": "onnxruntime FP32 (edgekit eval)",
         }
         path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        write_recordings(kind, src.spec.program.params)
+        write_recordings(kind, src.spec.program.params, args.calib_out)
         print(f"{ref}: wrote {path}; closed-loop success {res.candidate.success_rate:.2f}")
+    return 0
 
 
-def write_recordings(kind: str, params: dict[str, Any]) -> None:
+def write_recordings(kind: str, params: dict[str, Any], out: Path = CALIB) -> None:
     """Calibration / distillation observations, as the program sees them at its ticks (seeds
     apart from the demonstrations and the evaluation): the expert's episodes, and for the MLP
     a larger DART-perturbed set to distil students from (a student distilled on the expert's
@@ -248,8 +250,9 @@ def write_recordings(kind: str, params: dict[str, Any]) -> None:
     for name, (episodes, noise) in sets.items():
         arrays = record_observations(get_task("reacher"), kind, params, episodes, seed=50_000,
                                      noise=noise)  # fmt: skip
-        np.savez_compressed(CALIB / name, **arrays)
-        print(f"wrote {CALIB / name} ({len(next(iter(arrays.values())))} ticks)")
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out / name, **arrays)
+        print(f"wrote {out / name} ({len(next(iter(arrays.values())))} ticks)")
 
 
 def _fresh(kind: str) -> TorchSource:
@@ -262,4 +265,4 @@ def _fresh(kind: str) -> TorchSource:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -160,3 +160,31 @@ def test_wilson_interval():
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
     lo, hi = wilson(8, 10)
     assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
+
+
+def test_the_training_script_reproduces_teachers(tmp_path):
+    """benchmarks/train_teachers.py end to end at a few demonstrations and steps: weights that
+    load into the presets, a training record with its closed-loop result, the recordings."""
+    import sys
+
+    from safetensors.torch import load_file
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        import train_teachers
+    finally:
+        sys.path.remove(str(bench))
+    args = ["--episodes", "4", "--steps", "20", "--eval-episodes", "1"]
+    out = ["--out", str(tmp_path / "w"), "--calib-out", str(tmp_path / "c")]
+    assert train_teachers.main([*args, *out]) == 0
+    for kind in ("humanoid", "diffusion-policy"):
+        weights = tmp_path / "w" / f"{kind}-reacher.safetensors"
+        shipped = load_file(str(SHIPPED_WEIGHTS / weights.name))
+        assert load_file(str(weights)).keys() == shipped.keys()
+        record = json.loads(weights.with_suffix(".json").read_text())
+        assert record["steps"] == 20 and record["demonstrations"] == 4
+        assert record["closed_loop"]["episodes"] == 1
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "reacher-diffusion-policy.npz", "reacher-humanoid-dart.npz", "reacher-humanoid.npz"
+    ]  # fmt: skip
