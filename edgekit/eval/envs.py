@@ -40,14 +40,13 @@ class Task:
     max_steps: int = 0
     kinds: tuple[str, ...] = ()  # zoo kinds whose programs this task can drive
     summary: str = ""
+    commands: dict[str, str] = {}  # kind -> what its actions drive: "torque" | "joint_position"
 
     def make(self, render: bool) -> Any:
         raise NotImplementedError
 
     def success(self, env: Any, obs: np.ndarray) -> bool:
         raise NotImplementedError
-
-    commands: dict[str, str] = {}  # kind -> "torque" | "joint_position"
 
     def expert(self, env: Any) -> np.ndarray:
         """The expert's torque in the current state."""
