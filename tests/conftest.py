@@ -85,3 +85,33 @@ def bench_json(cli, tmp_path):
         return json.loads(path.read_text())
 
     return run
+
+
+@pytest.fixture(scope="session")
+def hostile_inputs(humanoid_artifact) -> dict[str, Path]:
+    """Shared, valid inputs for the hostile matrix (cases copy before they modify)."""
+    return {"artifact": humanoid_artifact, "calib": ROOT / "calib_data" / "humanoid-tiny.npz"}
+
+
+@pytest.fixture
+def hostile(cli, tmp_path, hostile_inputs):
+    """Run one :class:`tests.hostile.Hostile` case: bad run, checks, then the fixed run."""
+    from tests.hostile import Workspace, check_clean_error, listing
+
+    def run(case) -> None:
+        w = Workspace(tmp_path / "ws", hostile_inputs["artifact"], hostile_inputs["calib"])
+        w.dir.mkdir()
+        if case.setup:
+            case.setup(w)
+        before = listing(w.dir)
+        r = cli(*case.bad(w))
+        check_clean_error(r.code, r.err, case.code, case.needles)
+        assert listing(w.dir) == before, f"left behind: {sorted(listing(w.dir) - before)}"
+        if case.fixed is None:
+            return
+        if case.fix:
+            case.fix(w)
+        r = cli(*case.fixed(w))
+        assert r.code == 0, f"fixed command failed (exit {r.code}): {r.err}"
+
+    return run
