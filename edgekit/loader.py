@@ -71,6 +71,7 @@ class OnnxSource:
     sha256: str
     origin: dict[str, Any] = field(default_factory=dict)  # the artifact's own source, if any
     sample_inputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)  # the artifact's manifest checks
 
 
 Source = TorchSource | OnnxSource
@@ -223,7 +224,12 @@ def _from_artifact(art: Artifact) -> OnnxSource:
     files = {name: art.file(name) for name in art.manifest.files}
     digest = hashlib.sha256("".join(e["sha256"] for e in art.manifest.files.values()).encode())
     return OnnxSource(
-        str(art.path), art.manifest.spec, files, digest.hexdigest(), art.manifest.source
+        str(art.path),
+        art.manifest.spec,
+        files,
+        digest.hexdigest(),
+        art.manifest.source,
+        checks=art.manifest.checks,
     )
 
 

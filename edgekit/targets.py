@@ -12,6 +12,7 @@ import platform
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgekit.isa import ARM64, X86_AVX2, X86_VNNI, CpuIsa, host_isa
 from edgekit.registry import Registry
 
 # The share of the loop period the stack gives the model tick by default; the rest is left for
@@ -35,6 +36,14 @@ class Target:
     source: str = ""
     notes: str = ""
     aliases: tuple[str, ...] = ()
+    isa: str | None = None  # CPU targets: the ISA class it names; None = this host's
+
+    def cpu_isa(self) -> CpuIsa:
+        """The CPU ISA an artifact for this target is made for (CPU targets)."""
+        host = host_isa()
+        if self.isa is None or self.isa == host.name:
+            return host
+        return CpuIsa(self.isa, "arm64" if self.isa == ARM64 else "x86_64", (), "")
 
     def budget_ms(self, hz: float) -> float:
         """Default tick budget at a loop rate: the period times the headroom."""
@@ -65,6 +74,31 @@ for _t in (
         measurable_here=True,
         source="measured on this machine",
         aliases=("host",),
+        notes="INT8 scheme follows this host's ISA (edgekit.isa)",
+    ),
+    *(
+        Target(
+            f"cpu-{isa}",
+            "cpu",
+            device,
+            "CPU",
+            "onnxruntime",
+            None,
+            None,
+            None,
+            ("fp32", "int8", "int4"),
+            # Measured here when this host has the same architecture: the artifact runs, and the
+            # report says when this host's ISA class is not the one named.
+            measurable_here=host_isa().arch == ("arm64" if isa == ARM64 else "x86_64"),
+            source="measured on this machine when its architecture matches",
+            notes=notes,
+            isa=isa,
+        )
+        for isa, device, notes in (
+            (X86_VNNI, "an x86-64 CPU with AVX-512 VNNI / AVX-VNNI / AMX", "U8S8, 8-bit weights"),
+            (X86_AVX2, "an x86-64 CPU with AVX2, no VNNI", "U8S8, 7-bit weights (no saturation)"),
+            (ARM64, "an ARM64 CPU (Jetson / Qualcomm cores)", "U8S8, 8-bit weights"),
+        )
     ),
     Target(
         "jetson-orin-nano",
@@ -184,7 +218,11 @@ def get_target(name: str) -> Target:
 
 
 def why_not_measurable(t: Target) -> str:
-    needs = {"tensorrt": "TensorRT on the Jetson's GPU", "qnn": "the Hexagon NPU of that SoC"}
+    needs = {
+        "tensorrt": "TensorRT on the Jetson's GPU",
+        "qnn": "the Hexagon NPU of that SoC",
+        "onnxruntime": f"that CPU (this host is {host_isa().arch})",
+    }
     return (
         f"target {t.name!r} ({t.device}) cannot be measured on this machine: it needs "
         f"{needs.get(t.runtime, t.runtime)}"

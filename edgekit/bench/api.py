@@ -17,6 +17,7 @@ from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_be
 from edgekit.bench.runner import time_ticks
 from edgekit.bench.stats import LatencyStats
 from edgekit.errors import BadInputError
+from edgekit.isa import host_isa
 from edgekit.loader import OnnxSource, Source, TorchSource, load
 from edgekit.loop import LoopProgram, build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
@@ -121,8 +122,35 @@ def environment() -> dict[str, Any]:
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
         "usable_cpus": default_threads(),
+        "cpu_isa": host_isa().to_dict(),
         "versions": versions(),
     }
+
+
+def isa_notes(source: Source, tgt: Target) -> list[str]:
+    """What the measuring host's CPU ISA means for this run, when it is not the artifact's."""
+    host = host_isa()
+    notes = []
+    if tgt.family == "cpu" and tgt.isa not in (None, host.name):
+        notes.append(
+            f"measured on this host's {host.name} CPU, not on {tgt.device} ({tgt.name}): the "
+            "robot's timing differs"
+        )
+    quantized = source.checks.get("quantize", {}) if isinstance(source, OnnxSource) else {}
+    made_for = (quantized.get("cpu_isa") or {}).get("made_for")
+    if made_for and made_for != host.name:
+        scheme = quantized.get("scheme_detail", {})
+        why = (
+            ": its full-range U8S8 weights saturate in this CPU's AVX2 kernels, so its outputs "
+            f"here are wrong; re-quantize with --target cpu-{host.name} for this CPU"
+            if host.saturates_u8s8 and not scheme.get("reduce_range")
+            else ""
+        )
+        notes.append(
+            f"artifact quantized for {made_for} ({quantized.get('scheme')}); this host is "
+            f"{host.name}{why}"
+        )
+    return notes
 
 
 def parse_loop_params(items: list[str] | None) -> dict[str, Any]:
@@ -284,6 +312,8 @@ def bench(
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
         rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
+        if runtime == "ort":
+            notes += isa_notes(source, tgt)
         samples = time_ticks(prog, rt, ticks, warmup, seed)
         settings = rt.settings()
     stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)

@@ -14,6 +14,13 @@ from edgekit.distill.api import DistillResult
 from edgekit.quantize.api import QuantizeResult
 
 
+def _host_cpu() -> str:
+    from edgekit.isa import host_isa
+
+    isa = host_isa()
+    return f"{isa.model or isa.arch}, {isa.name}: {' '.join(isa.features) or '-'}"
+
+
 def print_bench(r: BenchReport) -> None:
     s = r.stats
     m = r.model
@@ -21,7 +28,8 @@ def print_bench(r: BenchReport) -> None:
     rt = r.runtime
     line(f"{m['ref']}  program {m['program']} ({calls})")
     line(
-        f"target {r.target.name}: MEASURED on this host, runtime {rt['runtime']} {rt['version']}, "
+        f"target {r.target.name}: MEASURED on this host ({_host_cpu()}), runtime "
+        f"{rt['runtime']} {rt['version']}, "
         f"{rt['intra_op_threads']} threads"
         + (
             f", spinning {'on' if rt.get('allow_spinning') else 'off'}"
@@ -96,6 +104,9 @@ def print_quantize(r: QuantizeResult) -> None:
         )
     else:
         line(f"speed: not measured ({lat.get('why', '')})")
+    isa = rep.get("cpu_isa")
+    if isa and isa.get("note"):
+        line(f"note: {isa['note']}")
     if rep["kept_float"]:
         line(f"kept in float ({len(rep['kept_float'])}): {', '.join(rep['kept_float'])}")
     placement = rep["extra"].get("placement")

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.errors import TargetNotMeasurableError
 from edgekit.estimate.costs import GEMM_OPS, OpCost, graph_costs
 from edgekit.loop import Arrays, LoopProgram, TickContext
-from edgekit.targets import Target
+from edgekit.targets import Target, why_not_measurable
 
 MEASURED = "measured"
 ESTIMATED = "estimated"
@@ -87,6 +88,11 @@ FAMILY = {
 def target_machine(t: Target) -> Machine:
     """A target from its profile's published figures and its family's factors."""
     if t.family == "cpu":
+        if not t.measurable_here:  # another architecture: no published figures to model it
+            raise TargetNotMeasurableError(
+                f"{why_not_measurable(t)}; there are no published figures to estimate a generic "
+                "CPU from: run `edgekit bench` on that CPU"
+            )
         return host_machine()
     f = FAMILY[t.family]
     peak: dict[str, float] = {}

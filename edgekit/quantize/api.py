@@ -22,6 +22,7 @@ from edgekit.artifacts import (
     write_manifest,
 )
 from edgekit.errors import BadInputError, GateFailed, InputSpecError
+from edgekit.isa import host_isa
 from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
 from edgekit.loop import LoopProgram, build_program
 from edgekit.quantize.capture import capture
@@ -29,7 +30,7 @@ from edgekit.quantize.config import QuantizeConfig
 from edgekit.quantize.fidelity import FidelityRow, tick_fidelity, worst_error
 from edgekit.quantize.handlers import HANDLERS, Context, Outcome
 from edgekit.runtimes import OrtRuntime, default_threads
-from edgekit.targets import get_target
+from edgekit.targets import Target, get_target
 
 
 @dataclass
@@ -165,6 +166,27 @@ def quantize(
     return result
 
 
+def isa_report(target: Target, scheme: dict[str, Any]) -> dict[str, Any] | None:
+    """For CPU targets: the ISA the artifact is made for, this host's, and what that means for
+    the figures measured here (None for other targets)."""
+    if target.family != "cpu":
+        return None
+    host = host_isa()
+    made_for = target.cpu_isa().name
+    note = None
+    if made_for != host.name:
+        note = (
+            f"made for {made_for} ({target.name}); fidelity and speed were measured on this "
+            f"host's {host.name} kernels"
+        )
+        if host.saturates_u8s8 and not scheme.get("reduce_range"):
+            note += (
+                ", whose int16 pair sums saturate on full-range weights: the fidelity here is "
+                f"worse than on a {made_for} CPU"
+            )
+    return {"made_for": made_for, "host": host.to_dict(), "note": note}
+
+
 def _programs(source: Source) -> dict[str, LoopProgram]:
     """Every loop program of the model, the default first (its observations define the data)."""
     spec = source.spec
@@ -226,6 +248,7 @@ def _report(
             "rows": [r.to_dict() for r in outcome.fidelity],
         },
         "latency": outcome.latency,
+        "cpu_isa": isa_report(target, outcome.scheme_detail),
         "extra": outcome.extra,
         "config": config.to_dict(),
     }

@@ -107,7 +107,7 @@ def quantize_network(
                 op_types_to_quantize=list(scheme.op_types),
                 nodes_to_quantize=nodes,
                 per_channel=scheme.per_channel,
-                reduce_range=False,
+                reduce_range=scheme.reduce_range,
                 activation_type=qtype[scheme.activations],
                 weight_type=qtype[scheme.weights],
                 calibrate_method=calib,

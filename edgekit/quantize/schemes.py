@@ -1,7 +1,10 @@
 """Quantization schemes, chosen to fit the target's runtime.
 
 * cpu (onnxruntime): U8S8 QDQ, uint8 asymmetric activations and int8 symmetric per-channel
-  weights, for the VNNI kernels (s8 activations were slower here: fewer fusions).
+  weights (s8 activations were slower here: fewer fusions), by the CPU's ISA
+  (``edgekit.isa``): full 8-bit weights where the kernels accumulate in 32 bits (x86 VNNI,
+  ARM64), 7-bit weights (``reduce_range``) on x86 AVX2 without VNNI, whose int16 pair sums
+  saturate on full-range weights.
 * jetson (TensorRT): S8S8 explicit Q/DQ, symmetric, zero points 0, Q/DQ only on the inputs of
   Conv/MatMul/Gemm: implicit INT8 calibration is deprecated, and TensorRT fuses input Q/DQ
   into its INT8 kernels.
@@ -15,10 +18,11 @@ MatMuls between two activations (attention scores) are left in float.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from edgekit.errors import BadInputError
+from edgekit.isa import ARM64, X86_AVX2, X86_VNNI
 from edgekit.targets import Target
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -36,12 +40,37 @@ class Scheme:
     op_types: tuple[str, ...] = WEIGHTED_OPS
     quantize_outputs: bool = True  # False: Q/DQ on inputs of weighted ops only (TensorRT)
     runs_on: str = "onnxruntime CPU"
+    reduce_range: bool = False  # 7-bit weights: no int16 saturation in AVX2 U8S8 kernels
+    isa: str | None = None  # the CPU ISA the scheme is made for (CPU schemes only)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "op_types": list(self.op_types)}
 
 
-CPU_U8S8 = Scheme("cpu-u8s8", "ort", "uint8", "int8", False, True, True)
+CPU_U8S8 = Scheme(
+    "cpu-u8s8",
+    "ort",
+    "uint8",
+    "int8",
+    False,
+    True,
+    True,
+    runs_on="onnxruntime CPU, x86 VNNI kernels (32-bit accumulation)",
+    isa=X86_VNNI,
+)
+CPU_ARM64_U8S8 = replace(
+    CPU_U8S8, runs_on="onnxruntime CPU, ARM64 dot-product kernels (32-bit accumulation)", isa=ARM64
+)
+CPU_U8S8_7BIT = replace(
+    CPU_U8S8,
+    name="cpu-u8s8-7bit",
+    runs_on="onnxruntime CPU, x86 AVX2 kernels (int16 pair sums: 7-bit weights do not saturate)",
+    reduce_range=True,
+    isa=X86_AVX2,
+)
+# By the ISA the artifact will run on; a CPU of no known class gets the scheme that is safe
+# everywhere.
+CPU_SCHEMES = {X86_VNNI: CPU_U8S8, X86_AVX2: CPU_U8S8_7BIT, ARM64: CPU_ARM64_U8S8}
 TRT_S8S8 = Scheme(
     "tensorrt-s8s8",
     "ort",
@@ -78,7 +107,7 @@ QNN_A16W8 = Scheme(
 def int8_schemes(target: Target) -> list[Scheme]:
     """Candidate INT8 schemes for a target, cheapest first (the error budget picks)."""
     if target.family == "cpu":
-        return [CPU_U8S8]
+        return [CPU_SCHEMES.get(target.cpu_isa().name, CPU_U8S8_7BIT)]
     if target.family == "jetson":
         return [TRT_S8S8]
     if target.family == "qualcomm":
