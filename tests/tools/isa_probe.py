@@ -51,7 +51,8 @@ def worst_rel_l2(case: dict[str, str], fused: bool) -> float:
 def main() -> None:
     from edgekit.isa import host_isa
 
-    cases = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as f:
+        cases = json.load(f)
     kernels = {name: worst_rel_l2(case, True) for name, case in cases.items()}
     exact = {name: worst_rel_l2(case, False) for name, case in cases.items()}
     print(json.dumps({"isa": host_isa().name, "kernels": kernels, "exact": exact}))
