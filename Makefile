@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 OUT    ?= out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint qemu bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ lint: install
 	$(BIN)/ruff format --check edgekit tests benchmarks calib_data
 	$(BIN)/mypy edgekit
 
-test: lint
+# qemu-user lets tests/test_isa.py run the INT8 kernels of an AVX2-only x86 CPU on any x86 host
+# (apt-get, as root; elsewhere that check runs only on an AVX2 host and says so).
+qemu:
+	@command -v qemu-x86_64 >/dev/null || [ "$$(uname -m)" != x86_64 ] \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; } \
+	  || echo "note: qemu-user not installed: the AVX2 INT8 kernel check will be skipped"
+
+test: lint qemu
 	$(BIN)/pytest -q
 
 # Speed targets: run by hand on an idle machine; results go in the README.
