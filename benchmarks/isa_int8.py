@@ -68,8 +68,8 @@ def main() -> None:
     host = host_isa()
     rows = []
     print(f"host: {host.model}, {host.name} ({' '.join(host.features)}); emulated: x86-avx2")
-    print("| kind (tiny) | cpu on this host | cpu on AVX2 (emulated) | ratio | VNNI scheme on AVX2 |")
-    print("|---|---|---|---|---|")
+    cols = ["kind (tiny)", "cpu on this host", "cpu on AVX2 (emulated)", "ratio", "VNNI on AVX2"]
+    print("| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for kind in args.kinds:
