@@ -64,7 +64,7 @@ for _t in (
     Target(
         "cpu",
         "cpu",
-        f"this host ({platform.machine()})",
+        f"this host ({platform.machine()}, {host_isa().name})",
         "CPU",
         "onnxruntime",
         None,
