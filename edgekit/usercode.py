@@ -71,7 +71,10 @@ def _real_interrupts() -> Iterator[list[bool]]:
     """Record whether a real Ctrl-C (SIGINT) arrived, so that it still stops edgekit (exit 130)
     while a ``KeyboardInterrupt`` raised by user code itself is reported as the factory's fault."""
     seen = [False]
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):  # not ours to change (ignored in a background job, or the caller's own handler)
         yield seen
         return
 
