@@ -4,13 +4,8 @@ interrupt or hang edgekit (--timeout)."""
 from __future__ import annotations
 
 import contextlib
-import json
-import pickle
-import re
 import time
 import zipfile
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -18,92 +13,15 @@ from edgekit.errors import BadInputError, ModelLoadError
 from edgekit.loader import TorchSource, load
 from edgekit.pt2file import _safe_expression
 from tests.conftest import FIXTURES
+from tests.fixtures.evil_pt2 import (
+    exported,
+    opaque_constant,
+    sample_inputs,
+    shape_expression,
+    tampered,
+)
 
 HOSTILE = FIXTURES / "hostile_models.py"
-
-
-class Touch:
-    """Unpickling this creates ``path``: proof that code from the file ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return open, (self.path, "w")
-
-
-def exported(tmp_path: Path) -> Path:
-    """An ordinary archive from torch.export.save, with a dynamic batch (a shape expression)."""
-    import torch
-
-    from tests.fixtures.user_models import TwoHead
-
-    batch = torch.export.Dim("batch")
-    ep = torch.export.export(TwoHead(), (torch.randn(2, 12),), dynamic_shapes=({0: batch},))
-    f = tmp_path / "plain.pt2"
-    torch.export.save(ep, f)
-    return f
-
-
-def tampered(src: Path, dst: Path, edit: Callable[[str, bytes], bytes | None], add=None) -> Path:
-    """Copy the zip ``src`` to ``dst``, passing each entry (name below the root) through ``edit``
-    and appending ``add`` {name: bytes}."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        root = zin.namelist()[0].split("/")[0]
-        for info in zin.infolist():
-            data = edit(info.filename[len(root) + 1 :], zin.read(info))
-            zout.writestr(info.filename, data if data is not None else zin.read(info))
-        for name, data in (add or {}).items():
-            zout.writestr(f"{root}/{name}", data)
-    return dst
-
-
-def opaque_constant(plain: Path, dst: Path, marker: Path) -> Path:
-    """An extra constant that torch.export.load reads with pickle.loads."""
-
-    def edit(name: str, data: bytes) -> bytes | None:
-        if name != "data/constants/model_constants_config.json":
-            return None
-        cfg = json.loads(data)
-        cfg["config"]["evil"] = {
-            "path_name": "opaque_obj_0",
-            "is_param": False,
-            "use_pickle": True,
-            "tensor_meta": None,
-        }
-        return json.dumps(cfg).encode()
-
-    payload = pickle.dumps(Touch(marker))
-    return tampered(plain, dst, edit, {"data/constants/opaque_obj_0": payload})
-
-
-def sample_inputs(plain: Path, dst: Path, marker: Path) -> Path:
-    """Sample inputs the safe loader rejects, so torch retries them with weights_only=False."""
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(((Touch(marker),), {}), buf)
-    evil = buf.getvalue()
-    return tampered(plain, dst, lambda n, _: evil if n.startswith("data/sample_inputs/") else None)
-
-
-def shape_expression(plain: Path, dst: Path, marker: Path) -> Path:
-    """A shape expression that sympy.sympify evaluates as Python."""
-
-    def edit(name: str, data: bytes) -> bytes | None:
-        if not name.startswith("models/"):
-            return None
-        text = data.decode()
-        # torch 2.13 writes the dynamic batch as e.g. Symbol('s77', positive=True, integer=True)
-        found = re.search(r'"expr_str": "(Symbol\([^"]*\))"', text)
-        assert found, "no symbolic batch in the archive"
-        sym = found.group(1)
-        evil = f"(open('{marker}', 'w') and {sym})"
-        return text.replace(f'"{sym}"', json.dumps(evil)).encode()
-
-    return tampered(plain, dst, edit)
 
 
 @pytest.mark.parametrize("make", [opaque_constant, sample_inputs, shape_expression])
