@@ -58,12 +58,15 @@ def _alarm(timeout: float | None) -> Iterator[None]:
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    start = time.monotonic()
+    theirs, _ = signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if theirs > 0:  # the caller's own alarm keeps running (late rather than lost)
+            signal.setitimer(signal.ITIMER_REAL, max(theirs - (time.monotonic() - start), 1e-3))
 
 
 @contextlib.contextmanager
