@@ -11,6 +11,10 @@ One reference form everywhere:
 * ``path/to/artifact/``            a folder written by an earlier edgekit step
 * ``model.pt`` / ``.pth``          a pickle checkpoint: refused unless ``allow_pickle=True``
 
+Nothing in a model file runs unless ``allow_pickle=True`` (see :mod:`edgekit.pt2file` for what a
+``.pt2`` may hide). User code (a factory's module, the factory, the sample forward) runs under
+:class:`edgekit.usercode.UserCode`: it cannot end the process, and ``timeout`` bounds it.
+
 A factory returns an ``nn.Module`` plus a description of its inputs: either a tuple
 ``(module, inputs)`` or a :class:`UserModel`. ``inputs`` is a :class:`ModelSpec`, a
 :class:`NetworkSpec`, a list of :class:`TensorSpec`, or the path of an ``.npz`` file of sample
@@ -22,9 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ import numpy as np
 from edgekit.artifacts import Artifact, is_artifact, load_artifact, sha256_file
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
 from edgekit.onnxfile import network_spec_from_onnx, read_onnx
+from edgekit.pt2file import read_pt2
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+from edgekit.usercode import UserCode, check_timeout, import_factory
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
@@ -95,9 +98,21 @@ def load(
     weights: str | Path | None = None,
     allow_pickle: bool = False,
     inputs: str | Path | None = None,
+    timeout: float | None = None,
 ) -> Source:
-    """Resolve ``ref`` (see module docstring) to a :class:`TorchSource` or :class:`OnnxSource`."""
+    """Resolve ``ref`` (see module docstring) to a :class:`TorchSource` or :class:`OnnxSource`.
+
+    Args:
+        ref: the model reference.
+        weights: trained weights (.safetensors) for a zoo model.
+        allow_pickle: trust a file that runs code when loaded (a pickle checkpoint, or a .pt2
+            with pickled or evaluated parts); refused otherwise.
+        inputs: sample inputs (.npz) for a factory or .pt2 model.
+        timeout: seconds that a factory (import, call, sample forward) or an opted-in
+            unpickling may take before a :class:`ModelLoadError`; None: no limit.
+    """
     ref = str(ref)
+    check_timeout(timeout)
     if ref.startswith("zoo:"):
         return _load_zoo(ref, weights)
     if weights is not None:
@@ -112,9 +127,9 @@ def load(
         if suffix == ".onnx":
             return _load_onnx(path, inputs)
         if suffix == ".pt2":
-            return _load_pt2(path, inputs)
+            return _load_pt2(path, inputs, allow_pickle, timeout)
         if suffix in PICKLE_SUFFIXES:
-            return _load_pickle(path, allow_pickle, inputs)
+            return _load_pickle(path, allow_pickle, inputs, timeout)
         if suffix == ".safetensors":
             raise ModelLoadError(
                 f"{ref}: a safetensors file holds weights, not an architecture; "
@@ -125,7 +140,7 @@ def load(
             "zoo:NAME or FILE.py:factory"
         )
     if ":" in ref:
-        return _load_factory(ref, inputs)
+        return _load_factory(ref, inputs, timeout=timeout)
     raise ModelLoadError(f"{ref}: no such file or folder")
 
 
@@ -267,37 +282,6 @@ def _load_onnx(path: Path, inputs: str | Path | None) -> OnnxSource:
 # --- PyTorch: factories, torch.export archives, pickles ---------------------------------------
 
 
-def _import_factory(ref: str) -> Any:
-    target, _, attr = ref.rpartition(":")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise ModelLoadError(f"{ref}: no such file {target}")
-        mod_name = f"edgekit_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise ModelLoadError(f"{ref}: cannot import {target}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise ModelLoadError(
-                f"{ref}: importing {target} failed: {type(e).__name__}: {e}"
-            ) from e
-    else:
-        if not all(p.isidentifier() for p in target.split(".")):
-            raise ModelLoadError(f"{ref}: no such file, and {target!r} is not a module name")
-        try:
-            module = importlib.import_module(target)
-        except ImportError as e:
-            raise ModelLoadError(f"{ref}: cannot import module {target!r} ({e})") from None
-    fn = getattr(module, attr, None)
-    if fn is None or not callable(fn):
-        raise ModelLoadError(f"{ref}: {target} has no callable {attr!r}")
-    return fn
-
-
 def load_factory(
     ref: str, inputs: str | Path | None = None, kwargs: dict[str, Any] | None = None
 ) -> TorchSource:
@@ -306,7 +290,7 @@ def load_factory(
     import inspect
 
     if kwargs:
-        fn = _import_factory(ref)
+        fn = import_factory(ref)
         params = inspect.signature(fn).parameters
         takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         missing = [k for k in kwargs if k not in params and not takes_all]
@@ -319,11 +303,18 @@ def load_factory(
 
 
 def _load_factory(
-    ref: str, inputs: str | Path | None, kwargs: dict[str, Any] | None = None
+    ref: str,
+    inputs: str | Path | None,
+    kwargs: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> TorchSource:
-    fn = _import_factory(ref)
+    guard = UserCode(ref, timeout)
+    fn = import_factory(ref, guard)
     try:
-        result = fn(**(kwargs or {}))
+        with guard.run("the factory"):
+            result = fn(**(kwargs or {}))
+    except ModelLoadError:
+        raise
     except Exception as e:
         raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
     hz = 50.0
@@ -335,10 +326,12 @@ def _load_factory(
         module, described = result, None
     if inputs is not None:
         described = inputs
-    return _torch_source(ref, module, described, hz, "factory")
+    return _torch_source(ref, module, described, hz, "factory", guard)
 
 
-def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -> TorchSource:
+def _torch_source(
+    ref: str, module: Any, described: Any, hz: float, kind: str, guard: UserCode | None = None
+) -> TorchSource:
     from torch import nn
 
     if not isinstance(module, nn.Module):
@@ -357,7 +350,7 @@ def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -
             f"{ref}: edgekit needs the model's inputs; return (module, inputs) from the factory "
             "or pass --inputs SAMPLES.npz"
         )
-    net, samples = _describe_inputs(ref, module, described)
+    net, samples = _describe_inputs(ref, module, described, guard or UserCode(ref))
     spec = single_call_spec(net, kind, hz)
     src = TorchSource(ref, spec, module, {net.name: module}, state_sha256(module))
     if samples is not None:
@@ -366,7 +359,7 @@ def _torch_source(ref: str, module: Any, described: Any, hz: float, kind: str) -
 
 
 def _describe_inputs(
-    ref: str, module: Any, described: Any
+    ref: str, module: Any, described: Any, guard: UserCode
 ) -> tuple[NetworkSpec, dict[str, np.ndarray] | None]:
     """Build a NetworkSpec (outputs found by running the module once) from user inputs."""
     import torch
@@ -390,8 +383,10 @@ def _describe_inputs(
             f"got {type(described).__name__}"
         )
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), guard.run("the model's forward"):
             out = module(*[torch.from_numpy(feeds[t.name]) for t in ins])
+    except ModelLoadError:
+        raise
     except Exception as e:
         raise InputSpecError(
             f"{ref}: the model failed on inputs {[t.name for t in ins]}: {type(e).__name__}: {e}"
@@ -422,24 +417,18 @@ def read_sample_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load_pt2(path: Path, inputs: str | Path | None) -> TorchSource:
-    import torch
-
-    try:
-        ep = torch.export.load(str(path))
-    except Exception as e:
-        raise ModelLoadError(f"{path}: not a loadable torch.export archive ({e})") from None
-    specs = []
-    for node in ep.graph.nodes:
-        if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
-            val = node.meta.get("val")
-            shape = tuple(d if isinstance(d, int) else "batch" for d in val.shape)
-            specs.append(TensorSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
+def _load_pt2(
+    path: Path, inputs: str | Path | None, allow_pickle: bool, timeout: float | None
+) -> TorchSource:
+    guard = UserCode(str(path), timeout)  # a trusted archive's pickles are user code
+    module, specs = read_pt2(path, allow_pickle, guard)
     described: Any = inputs if inputs is not None else specs
-    return _torch_source(str(path), ep.module(), described, 50.0, "torch.export")
+    return _torch_source(str(path), module, described, 50.0, "torch.export", guard)
 
 
-def _load_pickle(path: Path, allow_pickle: bool, inputs: str | Path | None) -> TorchSource:
+def _load_pickle(
+    path: Path, allow_pickle: bool, inputs: str | Path | None, timeout: float | None
+) -> TorchSource:
     if not allow_pickle:
         raise ModelLoadError(
             f"{path}: pickle checkpoints can run arbitrary code when loaded; refusing. Export it "
@@ -447,8 +436,12 @@ def _load_pickle(path: Path, allow_pickle: bool, inputs: str | Path | None) -> T
         )
     import torch
 
+    guard = UserCode(str(path), timeout)
     try:
-        obj = torch.load(str(path), weights_only=False, map_location="cpu")
+        with guard.run("unpickling"):
+            obj = torch.load(str(path), weights_only=False, map_location="cpu")
+    except ModelLoadError:
+        raise
     except Exception as e:
         raise ModelLoadError(f"{path}: could not unpickle ({type(e).__name__}: {e})") from None
-    return _torch_source(str(path), obj, inputs, 50.0, "pickle")
+    return _torch_source(str(path), obj, inputs, 50.0, "pickle", guard)

@@ -66,16 +66,31 @@ PickleOpt = Annotated[
     bool,
     typer.Option(
         "--allow-pickle",
-        help="Allow loading pickle checkpoints (.pt/.pth): they can "
-        "run arbitrary code. Only for files you trust.",
+        help="Trust a model file that runs code when loaded: a pickle checkpoint (.pt/.pth), "
+        "or a .pt2 with pickled or evaluated parts. Only for files you trust.",
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        help="Seconds a FILE.py:factory / module:factory may take to import, build the model "
+        "and run its sample forward (exit 2 past it). Default: no limit.",
+        show_default=False,
     ),
 ]
 
 
-def _load(model: str, weights: Path | None, inputs: Path | None, allow_pickle: bool) -> Source:
+def _load(
+    model: str,
+    weights: Path | None,
+    inputs: Path | None,
+    allow_pickle: bool,
+    timeout: float | None = None,
+) -> Source:
     from edgekit.loader import load
 
-    return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle)
+    return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle, timeout=timeout)
 
 
 @app.command()
@@ -212,6 +227,7 @@ def distill(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
     from edgekit.artifacts import check_out_dir
@@ -234,7 +250,7 @@ def distill(
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)
-    source = _load(teacher, weights, inputs, allow_pickle)
+    source = _load(teacher, weights, inputs, allow_pickle, timeout)
     with train_progress() as progress:
         try:
             result = run_distill(
@@ -279,6 +295,7 @@ def export(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Export a model: ONNX per network with a parity check, or QNN context binaries."""
     from edgekit.artifacts import check_out_dir
@@ -289,7 +306,7 @@ def export(
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     check_out_dir(out, force)  # fail before loading anything
-    source = _load(model, weights, inputs, allow_pickle)
+    source = _load(model, weights, inputs, allow_pickle, timeout)
     if fmt == "qnn":
         from edgekit.cli.report import print_qnn
 
@@ -362,6 +379,7 @@ def quantize(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
     from edgekit.artifacts import check_out_dir
@@ -380,7 +398,7 @@ def quantize(
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)
-    source = _load(model, weights, inputs, allow_pickle)
+    source = _load(model, weights, inputs, allow_pickle, timeout)
     try:
         result = run_quantize(source, out, config, calib, force=force)
     except QuantizeGateFailed as e:
@@ -436,6 +454,7 @@ def bench(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Measure the whole control tick against the target's budget (exit 1 when missed); a
     target that is not this machine gets a labelled roofline estimate instead."""
@@ -448,7 +467,7 @@ def bench(
 
     get_target(target)  # unknown target: fail before loading the model
     params = parse_loop_params(loop)
-    source = _load(model, weights, inputs, allow_pickle)
+    source = _load(model, weights, inputs, allow_pickle, timeout)
     report = run_bench(
         source,
         target=target,
@@ -510,13 +529,14 @@ def eval_cmd(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
     from edgekit.cli.report import print_eval, write_json
     from edgekit.eval import EvalGateFailed, evaluate, get_task
 
     get_task(env)  # unknown task: fail before loading anything
-    source = _load(model, weights, inputs, allow_pickle)
+    source = _load(model, weights, inputs, allow_pickle, timeout)
     ref: str | None = None if teacher == "none" else teacher
     try:
         result = evaluate(

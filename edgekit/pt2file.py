@@ -1,0 +1,215 @@
+"""Open a ``torch.export`` archive (``.pt2``) without letting it run code.
+
+``torch.export.load`` executes code from the file in several places (torch 2.13,
+``torch/export/pt2_archive/_package.py`` and ``torch/_export/serde/serialize.py``):
+
+* weights and constants whose payload config says ``use_pickle`` (tensor subclasses) go through
+  ``torch.load(weights_only=False)``; ``custom_obj_*`` constants through the TorchScript
+  unpickler and ``opaque_obj_*`` constants through ``pickle.loads``;
+* the sample inputs (``data/sample_inputs/<model>.pt``, in every archive) and legacy
+  ``<model>.pt`` weights/constants are ``torch.load``-ed with ``weights_only=True``, but torch
+  retries with ``weights_only=False`` when that fails;
+* symbolic shape expressions in ``models/<model>.json`` are parsed with ``sympy.sympify``,
+  which ``eval``s the string;
+* compiled AOTInductor models (``data/aotinductor/``) are shared libraries it loads;
+* a zip without the archive layout falls back to the torch 2.7 format, whose parts are again
+  ``torch.load``-ed with the same unsafe retry.
+
+:func:`check_pt2` reads the zip and JSON only (nothing is unpickled except by torch's
+``weights_only`` loader, which refuses anything but tensors and plain containers) and refuses
+each of these unless the user trusts the file (``--allow-pickle``). An archive that
+``torch.export.save`` wrote for an ordinary module (plain tensors) passes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tokenize
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import ModelLoadError
+from edgekit.spec import TensorSpec
+from edgekit.usercode import UserCode
+
+_TRUST = "pass --allow-pickle only if you trust this file"
+# Torch's own loaders read these entries as plain data (tensors, JSON, text).
+_RAW_PREFIXES = {"data/weights/": ("weight_",), "data/constants/": ("tensor_",)}
+# Strings in srepr output: symbol names (s0, u3...) and Float mantissas; no builtin's name fits.
+_STRING = re.compile(r"[a-z]+[0-9]+|[0-9]+(\.[0-9]*)?([eE][+\-]?[0-9]+)?")
+_OPS = {"(", ")", ",", "=", "+", "-", "*", "/", "**"}
+
+
+def check_pt2(path: Path, allow_pickle: bool) -> None:
+    """Refuse ``path`` (:class:`ModelLoadError`) if loading it would run code from the file,
+    unless ``allow_pickle``; also refuse a file that is not a readable archive at all."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            problem = _first_problem(z)
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        raise ModelLoadError(f"{path}: not a readable torch.export archive ({e})") from None
+    if problem and not allow_pickle:
+        raise ModelLoadError(
+            f"{path}: {problem}; refusing. Re-export it with plain tensors, or {_TRUST}"
+        )
+
+
+def read_pt2(path: Path, allow_pickle: bool, guard: UserCode) -> tuple[Any, list[TensorSpec]]:
+    """Load a ``.pt2`` after :func:`check_pt2`: its module and its user inputs (a non-static
+    axis is named ``batch``)."""
+    import torch
+
+    check_pt2(path, allow_pickle)  # before torch reads it: torch.export.load unpickles
+    try:
+        with guard.run("loading"):
+            ep = torch.export.load(str(path))
+            module = ep.module()
+        specs = []
+        for node in ep.graph.nodes:
+            if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
+                val = node.meta["val"]
+                shape = tuple(d if isinstance(d, int) else "batch" for d in val.shape)
+                specs.append(TensorSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"{path}: not a loadable torch.export archive ({e})") from None
+    return module, specs
+
+
+def _first_problem(z: zipfile.ZipFile) -> str | None:
+    names = z.namelist()
+    if len(set(names)) != len(names):  # zip readers disagree on which duplicate they read
+        return "the archive has duplicate entries, so what torch would load cannot be checked"
+    if not names or "/" not in names[0]:
+        return "not in the torch.export.save layout (torch 2.7 archives are unpickled)"
+    root = names[0].split("/", 1)[0] + "/"
+    entries = {n[len(root) :]: n for n in names if n.startswith(root)}
+    if "archive_version" not in entries or "version" in names:
+        return "not in the torch.export.save layout (torch 2.7 archives are unpickled)"
+    if any(e.startswith("data/aotinductor/") for e in entries):
+        return "it holds compiled AOTInductor code (a shared library torch would load)"
+    models = [e[len("models/") : -len(".json")] for e in entries if _is_model(e)]
+    if not models:
+        return "no models/*.json in the archive"
+    for model in models:
+        for what, entry in _pickled_parts(z, entries, model):
+            return f"{what} ({entry}) would be unpickled, which can run code"
+        expr = _unsafe_expression(json.loads(z.read(entries[f"models/{model}.json"])))
+        if expr is not None:
+            return f"a shape expression {expr[:60]!r} in models/{model}.json would be evaluated"
+    return None
+
+
+def _is_model(entry: str) -> bool:
+    return entry.startswith("models/") and entry.endswith(".json") and entry.count("/") == 1
+
+
+def _pickled_parts(
+    z: zipfile.ZipFile, entries: dict[str, str], model: str
+) -> Iterator[tuple[str, str]]:
+    """(what, entry) for each part of ``model`` that torch would unpickle unsafely."""
+    for folder, kind in (("data/weights/", "weights"), ("data/constants/", "constants")):
+        legacy = f"{folder}{model}.pt"
+        if legacy in entries:
+            if not _weights_only_loads(z.read(entries[legacy])):
+                yield f"legacy {kind} that torch's safe loader rejects", legacy
+            continue
+        config_entry = f"{folder}{model}_{kind}_config.json"
+        if config_entry not in entries:
+            continue  # torch fails on it without unpickling anything
+        config = json.loads(z.read(entries[config_entry])).get("config", {})
+        for fqn, meta in config.items():
+            raw = str(meta.get("path_name", "")).startswith(_RAW_PREFIXES[folder])
+            if meta.get("use_pickle") or not raw:
+                yield f"{kind[:-1]} {fqn!r} stored as a pickle", folder + str(meta.get("path_name"))
+    sample = f"data/sample_inputs/{model}.pt"
+    if sample in entries and not _weights_only_loads(z.read(entries[sample])):
+        yield "sample inputs that torch's safe loader rejects (torch retries unsafely)", sample
+
+
+def _weights_only_loads(data: bytes) -> bool:
+    """Whether torch's restricted unpickler accepts ``data`` (then torch never retries with the
+    unrestricted one); an empty payload is not unpickled at all."""
+    if not data:
+        return True
+    import torch
+
+    try:
+        torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception:
+        return False
+    return True
+
+
+def _unsafe_expression(node: Any) -> str | None:
+    """The first ``expr_str`` that could do more than build a sympy expression, if any.
+
+    Torch writes these with ``sympy.srepr`` (``Add(Symbol('s0', integer=True), Integer(1))``);
+    only sympy/torch expression class names, keyword flags, numbers and identifier-like strings
+    are let through, so ``eval`` can only construct expressions.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "expr_str" and isinstance(value, str) and not _safe_expression(value):
+                return value
+            found = _unsafe_expression(value)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for item in node:
+            found = _unsafe_expression(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _safe_expression(text: str) -> bool:
+    allowed = _expression_names()
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    previous = ""
+    for tok in tokens:
+        if tok.type == tokenize.NAME:
+            if tok.string not in allowed and not re.fullmatch(r"[a-z]+[0-9]+", tok.string):
+                return False
+        elif tok.type == tokenize.STRING:
+            quote = tok.string[:1]
+            if quote not in "'\"" or not _STRING.fullmatch(tok.string[1:-1]):
+                return False
+        elif tok.type == tokenize.OP:
+            # no attribute access, subscripts, literals, walrus, nor calling a call's result
+            if tok.string not in _OPS or (tok.string == "(" and previous == ")"):
+                return False
+        elif tok.type not in (tokenize.NUMBER, tokenize.NEWLINE, tokenize.ENDMARKER):
+            return False
+        previous = tok.string
+    return True
+
+
+_NAMES: set[str] = set()
+
+
+def _expression_names() -> set[str]:
+    """Sympy and torch sympy-function class names, plus srepr's keyword flags."""
+    if not _NAMES:
+        import sympy
+        import torch.utils._sympy.functions as torch_functions
+
+        for module in (sympy, torch_functions):
+            for name in dir(module):
+                obj = getattr(module, name)
+                if isinstance(obj, type) and issubclass(obj, sympy.Basic):
+                    _NAMES.add(name)
+        _NAMES.update({"True", "False", "None", "oo", "zoo", "nan", "true", "false"})
+        _NAMES.update(
+            {"integer", "positive", "negative", "nonnegative", "nonpositive", "real", "finite"}
+        )
+        _NAMES.update({"precision", "evaluate"})
+    return _NAMES
