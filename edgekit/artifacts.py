@@ -9,6 +9,7 @@ interrupted run never leaves a half-written output.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BadInputError, OutputExistsError
+from edgekit.errors import BadInputError, DestinationError, OutputExistsError
 from edgekit.spec import ModelSpec
 
 MANIFEST = "edgekit.json"
@@ -157,27 +158,43 @@ def check_out_dir(out: Path, force: bool) -> None:
         )
 
 
+# OS errors that say "this destination cannot take the output" wherever they come from.
+_FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
 @contextmanager
 def staging_dir(out: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary folder next to ``out``; on success it replaces ``out`` atomically."""
+    """Yield a temporary folder next to ``out``; on success it replaces ``out`` atomically.
+
+    On any failure, a signal included, the temporary folder is removed. An ``OSError`` writing
+    it (full disk...) becomes a one-line :class:`~edgekit.errors.DestinationError` on ``out``.
+    """
+    from edgekit.destinations import claim_out, reason
+
     check_out_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the artifact is an ordinary folder
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with claim_out(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the artifact is an ordinary folder
+        try:
+            yield tmp
+            old = None
+            if out.exists():
+                old = out.parent / f".{out.name}.old-{os.getpid()}"
+                os.replace(out, old)
+            os.replace(tmp, out)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno in _FULL_OR_READ_ONLY or str(tmp) in str(e.filename or ""):
+                raise DestinationError(f"--out {out}: cannot write ({reason(e)})") from e
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

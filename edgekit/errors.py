@@ -10,6 +10,11 @@ Exit codes (documented in the README):
     2  bad usage or bad input (files, model references, shapes, options)
     3  a needed backend or device is missing (optional package, GPU, target hardware)
     4  internal error: a bug in edgekit (please report it with ``--debug`` output)
+    130  interrupted (SIGINT, Ctrl-C); 143  terminated (SIGTERM): 128 + the signal number, as a
+         shell reports a process killed by it. Staging folders and locks are removed first.
+
+An operating-system error while writing (read-only or full disk, a missing folder, a parent that
+is a file) is the user's to fix, so it is exit 2 naming the path, never exit 4.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ EXIT_GATE = 1
 EXIT_BAD_INPUT = 2
 EXIT_BACKEND = 3
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class EdgekitError(Exception):
@@ -45,6 +52,20 @@ class ExportError(BadInputError):
 
 class OutputExistsError(BadInputError):
     """The output folder exists and is not empty."""
+
+
+class DestinationError(BadInputError):
+    """An output (``--out``, ``--json``) cannot be written there: the OS refused, the folder is
+    missing or a file, or another edgekit process is writing it."""
+
+
+class Signalled(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like KeyboardInterrupt so every ``finally`` and
+    staging cleanup runs, and ``except Exception`` in library code cannot swallow it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class GateFailed(EdgekitError):

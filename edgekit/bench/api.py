@@ -87,12 +87,17 @@ class BenchReport:
 
 
 def write_report(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a JSON report atomically (a temporary sibling, then a rename)."""
+    """Write a JSON report atomically (a temporary sibling, then a rename); creates its folder.
+
+    Raises:
+        DestinationError: the OS refused the write (exit 2), naming ``path``.
+    """
+    from edgekit.destinations import user_writes, write_text_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    with user_writes(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def model_info(source: Source, prog: LoopProgram) -> dict[str, Any]:

@@ -103,9 +103,11 @@ def models(
     """List the built-in stack-model zoo: parameters, FLOPs and network calls per tick."""
     import json
 
+    from edgekit.cli.guard import check_json
     from edgekit.cli.render import si, table
     from edgekit.inspect import zoo_facts
 
+    check_json(json_out)  # an unwritable --json fails before the zoo is counted
     facts = zoo_facts(kind)
     table(
         "edgekit zoo (FLOPs counted on one real tick of the default loop program)",
@@ -125,7 +127,11 @@ def models(
         ],
     )
     if json_out:
-        json_out.write_text(json.dumps([f.to_dict() for f in facts], indent=2) + "\n")
+        from edgekit.destinations import write_text_atomic
+
+        write_text_atomic(
+            json_out, json.dumps([f.to_dict() for f in facts], indent=2) + "\n", "--json"
+        )
 
 
 @app.command()
@@ -135,8 +141,11 @@ def targets(
     """List hardware targets with their published figures and default budgets."""
     import json
 
+    from edgekit.cli.guard import check_json
     from edgekit.cli.render import table
     from edgekit.targets import TARGETS
+
+    check_json(json_out)
 
     def fmt(x: float | None) -> str:
         return "-" if x is None else f"{x:g}"
@@ -171,7 +180,10 @@ def targets(
         rows,
     )
     if json_out:
-        json_out.write_text(json.dumps([t.to_dict() for _, t in TARGETS.items()], indent=2) + "\n")
+        from edgekit.destinations import write_text_atomic
+
+        rows_json = json.dumps([t.to_dict() for _, t in TARGETS.items()], indent=2) + "\n"
+        write_text_atomic(json_out, rows_json, "--json")
 
 
 @app.command()
@@ -231,6 +243,7 @@ def distill(
 ) -> None:
     """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
     from edgekit.artifacts import check_out_dir
+    from edgekit.cli.guard import claimed
     from edgekit.cli.report import print_distill, train_progress, write_json
     from edgekit.distill import DistillConfig, DistillGateFailed
     from edgekit.distill import distill as run_distill
@@ -250,17 +263,18 @@ def distill(
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)
-    source = _load(teacher, weights, inputs, allow_pickle, timeout)
-    with train_progress() as progress:
-        try:
-            result = run_distill(
-                source, out, config, data, force=force, resume=resume, progress=progress
-            )
-        except DistillGateFailed as e:
-            print_distill(e.result)
-            if json_out:
-                write_json(json_out, e.result.report)
-            raise
+    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+        source = _load(teacher, weights, inputs, allow_pickle, timeout)
+        with train_progress() as progress:
+            try:
+                result = run_distill(
+                    source, out, config, data, force=force, resume=resume, progress=progress
+                )
+            except DistillGateFailed as e:
+                print_distill(e.result)
+                if json_out:
+                    write_json(json_out, e.result.report)
+                raise
     if result.out is None:  # a torchrun worker: rank 0 reports
         return
     print_distill(result)
@@ -299,14 +313,34 @@ def export(
 ) -> None:
     """Export a model: ONNX per network with a parity check, or QNN context binaries."""
     from edgekit.artifacts import check_out_dir
-    from edgekit.cli.render import line
+    from edgekit.cli.guard import claimed
     from edgekit.errors import BadInputError
     from edgekit.export import FORMATS
 
     if fmt not in FORMATS:
         raise BadInputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     check_out_dir(out, force)  # fail before loading anything
-    source = _load(model, weights, inputs, allow_pickle, timeout)
+    with claimed(out):
+        source = _load(model, weights, inputs, allow_pickle, timeout)
+        _export(source, out, fmt, force, no_parity, target, strict, max_error, precision, build)
+
+
+def _export(
+    source: Source,
+    out: Path,
+    fmt: str,
+    force: bool,
+    no_parity: bool,
+    target: str | None,
+    strict: bool,
+    max_error: float | None,
+    precision: str,
+    build: bool,
+) -> None:
+    from edgekit.cli.render import line
+    from edgekit.errors import BadInputError
+    from edgekit.export import FORMATS
+
     if fmt == "qnn":
         from edgekit.cli.report import print_qnn
 
@@ -383,6 +417,7 @@ def quantize(
 ) -> None:
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
     from edgekit.artifacts import check_out_dir
+    from edgekit.cli.guard import claimed
     from edgekit.cli.report import print_quantize, write_json
     from edgekit.quantize import QuantizeConfig, QuantizeGateFailed
     from edgekit.quantize import quantize as run_quantize
@@ -398,14 +433,15 @@ def quantize(
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)
-    source = _load(model, weights, inputs, allow_pickle, timeout)
-    try:
-        result = run_quantize(source, out, config, calib, force=force)
-    except QuantizeGateFailed as e:
-        print_quantize(e.result)
-        if json_out:
-            write_json(json_out, e.result.report)
-        raise
+    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+        source = _load(model, weights, inputs, allow_pickle, timeout)
+        try:
+            result = run_quantize(source, out, config, calib, force=force)
+        except QuantizeGateFailed as e:
+            print_quantize(e.result)
+            if json_out:
+                write_json(json_out, e.result.report)
+            raise
     print_quantize(result)
     if json_out:
         write_json(json_out, result.report)
@@ -461,12 +497,14 @@ def bench(
     from edgekit.bench import bench as run_bench
     from edgekit.bench.api import parse_loop_params
     from edgekit.bench.estimated import EstimateReport
-    from edgekit.cli.report import print_bench, print_estimate
+    from edgekit.cli.guard import check_json
+    from edgekit.cli.report import print_bench, print_estimate, write_json
     from edgekit.errors import BudgetMissed
     from edgekit.targets import get_target
 
     get_target(target)  # unknown target: fail before loading the model
     params = parse_loop_params(loop)
+    check_json(json_out)  # an unwritable --json fails before the bench, not after
     source = _load(model, weights, inputs, allow_pickle, timeout)
     report = run_bench(
         source,
@@ -485,7 +523,7 @@ def bench(
         precision=precision,
     )
     if json_out:
-        report.write_json(json_out)
+        write_json(json_out, report.to_dict())
     if isinstance(report, EstimateReport):
         print_estimate(report)
         if not report.passed:
@@ -532,10 +570,12 @@ def eval_cmd(
     timeout: TimeoutOpt = None,
 ) -> None:
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
+    from edgekit.cli.guard import check_json
     from edgekit.cli.report import print_eval, write_json
     from edgekit.eval import EvalGateFailed, evaluate, get_task
 
     get_task(env)  # unknown task: fail before loading anything
+    check_json(json_out)
     source = _load(model, weights, inputs, allow_pickle, timeout)
     ref: str | None = None if teacher == "none" else teacher
     try:
@@ -610,14 +650,16 @@ def run_recipe(
     """Run a recipe: every stage in order, gates per target and per fidelity limit; writes
     report.json, junit.xml, summary.md and latency plots to the run folder (exit 1: a gate
     failed)."""
+    from edgekit.cli.guard import claimed
     from edgekit.cli.report import print_run, run_progress
     from edgekit.errors import GateFailed
     from edgekit.run import RunError, load_recipe
     from edgekit.run import run as run_lib
 
     quiet = quiet or json_out == "-"
-    load_recipe(recipe, overrides)  # a bad recipe fails (exit 2) before any output
-    with run_progress(quiet) as (on_event, distill_progress):
+    name = load_recipe(recipe, overrides).name  # a bad recipe fails (exit 2) before any output
+    out = out if out is not None else Path("out") / name
+    with claimed(out, json_out), run_progress(quiet) as (on_event, distill_progress):
         try:
             result = run_lib(
                 recipe,
@@ -651,26 +693,31 @@ def _emit_json(json_out: str | None, report: dict[str, object]) -> None:
     if json_out == "-":
         sys.stdout.write(text)
     else:
-        from edgekit.run.runner import _atomic_text
+        from edgekit.destinations import write_text_atomic
 
-        _atomic_text(Path(json_out), text)
+        write_text_atomic(json_out, text, "--json")
 
 
 def main() -> None:
     """Console-script entry point: map edgekit errors to one line and an exit code.
 
     Usage errors (unknown option, missing argument) are printed by typer itself, exit code 2.
+    SIGINT/SIGTERM unwind the command (cleanup runs) and exit 130/143 with one line.
     """
+    from edgekit.cli.guard import os_error_line, signals_unwind
+    from edgekit.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Signalled
+
     try:
-        app()
+        with signals_unwind():
+            app()
     except EdgekitError as e:
-        if _state["debug"]:
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(str(e), e.exit_code)
+    except Signalled as e:
+        _fail(str(e), e.exit_code)
+    except KeyboardInterrupt:  # SIGINT raised as such where our handler was not installed
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as e:  # the OS refused (full disk, permissions...): the user's to fix
+        _fail(os_error_line(e), EXIT_BAD_INPUT)
     except Exception as e:
         if _state["debug"]:
             traceback.print_exc()
@@ -679,3 +726,10 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_INTERNAL)
+
+
+def _fail(message: str, code: int) -> None:
+    if _state["debug"]:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

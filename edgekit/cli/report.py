@@ -138,9 +138,12 @@ def _fidelity_cells(row: dict[str, Any]) -> list[str]:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    from edgekit.bench.api import write_report
+    """Write a ``--json`` report whole (its folder was checked before the command's work)."""
+    import json
 
-    write_report(path, payload)
+    from edgekit.destinations import write_text_atomic
+
+    write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n", "--json")
 
 
 @contextmanager

@@ -113,6 +113,12 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
                 optimize=True,
             )
     except Exception as e:
+        # Writing the file failed (full disk...): the destination's fault, not the model's;
+        # the staging folder turns it into a --out error.
+        if isinstance(e, OSError):
+            raise
+        if isinstance(e.__cause__, OSError):
+            raise e.__cause__ from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExportError(
             f"{source.ref}: torch.onnx.export failed for network {net.name!r}: {first}"

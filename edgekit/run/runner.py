@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
 from edgekit.run.schema import (
     BenchStage,
@@ -192,19 +192,12 @@ def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
 
     plots = write_latency_plots(report, out)
     files = {
-        "json": _atomic_text(out / "report.json", json.dumps(report, indent=2) + "\n"),
-        "junit": _atomic_text(out / "junit.xml", junit_xml(report)),
-        "markdown": _atomic_text(out / "summary.md", markdown_summary(report, plots)),
+        "json": write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n"),
+        "junit": write_text_atomic(out / "junit.xml", junit_xml(report)),
+        "markdown": write_text_atomic(out / "summary.md", markdown_summary(report, plots)),
     }
     files.update({f"plot:{t}": out / name for t, name in plots.items()})
     return files
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
 
 
 class _State:
@@ -279,7 +272,7 @@ class _State:
             record = STAGE_RUNNERS[stage.stage](self, stage, folder)
             record["key"] = key
             if record.get("artifact_written", True):
-                _atomic_text(record_path, json.dumps(record, indent=2) + "\n")
+                write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
             status = "ran"
         gates = record.get("gates", [])
         if record.get("artifact_written", True):

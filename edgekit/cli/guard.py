@@ -1,0 +1,84 @@
+"""What the ``edgekit`` entry point does around every command: signals, OS errors, claims.
+
+SIGINT and SIGTERM raise :class:`~edgekit.errors.Signalled` in the main thread, so the command
+unwinds like any failure: staging folders, temporary folders and lock files are removed by the
+``finally`` blocks that own them, then the CLI prints one line and exits 130 or 143. Python's own
+SIGINT handling cannot serve: click turns ``KeyboardInterrupt`` into a silent exit, and SIGTERM
+would kill the process with no cleanup at all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from edgekit.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Signalled
+
+_SIGNALS = {
+    signal.SIGINT: ("interrupted", EXIT_INTERRUPTED),
+    signal.SIGTERM: ("terminated", EXIT_TERMINATED),
+}
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    message, code = _SIGNALS[signal.Signals(signum)]
+    raise Signalled(message, code)
+
+
+@contextmanager
+def signals_unwind() -> Iterator[None]:
+    """Within the block SIGINT/SIGTERM raise :class:`Signalled`; the old handlers come back.
+
+    A signal the parent set to be ignored (``nohup``, a background job's SIGINT) stays ignored.
+    """
+    old: dict[signal.Signals, Any] = {}
+    for sig in _SIGNALS:
+        current = signal.getsignal(sig)
+        if current is signal.SIG_IGN:
+            continue
+        old[sig] = current
+        signal.signal(sig, _raise)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _writer() -> bool:
+    """False on a torchrun rank other than 0: only rank 0 writes outputs."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def check_json(json_out: Path | str | None) -> None:
+    """Fail now (exit 2) when ``--json`` cannot be written later ('-' is stdout)."""
+    from edgekit.destinations import check_json_dest
+
+    if json_out is not None and str(json_out) != "-" and _writer():
+        check_json_dest(Path(json_out))
+
+
+def claimed(out: Path, json_out: Path | str | None = None) -> Any:
+    """Check ``--json`` and claim ``--out`` (see :mod:`edgekit.destinations`) before any work.
+
+    Returns a context manager that holds the claim. Under torchrun the ranks other than 0 write
+    nothing, so they neither check nor lock (they would find rank 0's lock).
+    """
+    from edgekit.destinations import claim_out
+
+    check_json(json_out)
+    return claim_out(out) if _writer() else nullcontext()
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an OS error no command turned into its own message: path and reason."""
+    from edgekit.destinations import reason
+
+    if e.filename:
+        return f"{e.filename}: {reason(e)}"
+    return f"{reason(e)} (rerun with --debug to see which file)"
