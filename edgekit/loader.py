@@ -210,11 +210,21 @@ def state_sha256(module: Any) -> str:
 
 def _from_artifact(art: Artifact) -> OnnxSource:
     if art.manifest.format == "qnn":  # the QDQ networks the context binaries came from
-        qdq = art.manifest.checks["qnn"]["qdq_files"]
-        files = {name: art.path / e["file"] for name, e in qdq.items()}
+        qdq = art.manifest.checks.get("qnn", {}).get("qdq_files")
+        if not isinstance(qdq, dict) or not all(
+            isinstance(e, dict) and {"file", "sha256"} <= set(e) for e in qdq.values()
+        ):  # checks are free-form in the schema: this one part is read, so check it here
+            raise BadInputError(
+                f"{art.path}/edgekit.json: checks.qnn.qdq_files: missing or damaged"
+            )
+        files = {name: art.path / str(e["file"]) for name, e in qdq.items()}
         for name, e in qdq.items():
-            if sha256_file(files[name]) != e["sha256"]:
-                raise BadInputError(f"{files[name]}: sha256 does not match the manifest")
+            ok = files[name].is_file() and files[name].resolve().is_relative_to(art.path.resolve())
+            if not ok or sha256_file(files[name]) != e["sha256"]:
+                raise BadInputError(
+                    f"{art.path}/edgekit.json: checks.qnn.qdq_files.{name}: {e['file']} is "
+                    "missing or does not match its sha256; re-export"
+                )
         digest = hashlib.sha256("".join(e["sha256"] for e in qdq.values()).encode())
         origin = {**art.manifest.source, "qnn_contexts": {n: str(art.file(n)) for n in qdq}}
         return OnnxSource(str(art.path), art.manifest.spec, files, digest.hexdigest(), origin)
