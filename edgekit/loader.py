@@ -35,6 +35,7 @@ from edgekit.artifacts import Artifact, is_artifact, load_artifact, sha256_file
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
 from edgekit.onnxfile import network_spec_from_onnx, read_onnx
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+from edgekit.validate import finite_tensors, gather_bounds, int_ranges
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
@@ -193,6 +194,7 @@ def _load_safetensors(model: Any, path: Path, ref: str) -> None:
             if keys
         )
         raise ModelLoadError(f"--weights {path}: does not fit {ref}: {detail}")
+    finite_tensors(state, f"--weights {path}")
     model.load_state_dict(state)
 
 
@@ -264,6 +266,8 @@ def _load_onnx(path: Path, inputs: str | Path | None) -> OnnxSource:
     if inputs is not None:
         samples = read_sample_npz(Path(inputs))
         net.check_inputs(samples, f"--inputs {inputs}")
+        bounds = {k: (0, v) for k, v in gather_bounds(model).items()}
+        int_ranges(samples, bounds, f"--inputs {inputs}")
         src.sample_inputs[net.name] = samples
     return src
 
