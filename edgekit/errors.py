@@ -20,6 +20,18 @@ EXIT_BAD_INPUT = 2
 EXIT_BACKEND = 3
 EXIT_INTERNAL = 4
 
+_debug = {"on": False}
+
+
+def set_debug(on: bool) -> None:
+    """``--debug``: let third-party diagnostics (torch's logged tracebacks) through to stderr."""
+    _debug["on"] = on
+
+
+def debug() -> bool:
+    """Whether ``--debug`` is on (the library keeps torch's own logging quiet otherwise)."""
+    return _debug["on"]
+
 
 class EdgekitError(Exception):
     """Base class: a failure edgekit can explain in one line."""
