@@ -118,33 +118,45 @@ def is_artifact(path: Path) -> bool:
 
 
 def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
-    """Read an artifact folder, checking its manifest and (optionally) its file hashes."""
+    """Read an artifact folder: validate its manifest (schema) and, with ``verify``, its files.
+
+    Verification checks every file entry: inside the folder, present, its sha256 as recorded,
+    and for ONNX files the graph inputs/outputs the manifest's spec declares.
+
+    Raises:
+        BadInputError: not an artifact, a damaged manifest (the message names the field, e.g.
+            ``edgekit.json: files.policy.sha256: missing``), or a missing/changed file.
+    """
+    from edgekit.manifest_schema import check_onnx_io, parse_manifest
+
     path = Path(path)
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise BadInputError(f"{path}: not an edgekit artifact folder (no {MANIFEST})")
     try:
-        data = json.loads(mpath.read_text())
-        manifest = Manifest.from_dict(data)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise BadInputError(f"{mpath}: unreadable manifest ({type(e).__name__}: {e})") from e
-    if manifest.schema_version > SCHEMA_VERSION:
-        raise BadInputError(
-            f"{mpath}: schema_version {manifest.schema_version} is newer than this edgekit "
-            f"understands ({SCHEMA_VERSION}); upgrade edgekit"
-        )
+        text = mpath.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{mpath}: unreadable manifest ({type(e).__name__}: {e})") from None
+    model = parse_manifest(text, mpath, SCHEMA_VERSION)
+    try:
+        manifest = Manifest.from_dict(model.model_dump())
+    except (KeyError, TypeError, ValueError) as e:  # what the schema cannot express
+        raise BadInputError(f"{mpath}: model: {e}; re-export the artifact") from None
     art = Artifact(path, manifest)
     if verify:
-        for name, entry in manifest.files.items():
-            f = path / entry["file"]
+        for name, entry in model.files.items():
+            field = f"files.{name}"
+            f = path / entry.file
             if not f.resolve().is_relative_to(path.resolve()):
-                raise BadInputError(f"{mpath}: file of network {name!r} points outside the folder")
+                raise BadInputError(f"{mpath}: {field}.file: points outside the folder")
             if not f.is_file():
-                raise BadInputError(f"{path}: network {name!r} file {entry['file']} is missing")
-            if sha256_file(f) != entry["sha256"]:
+                raise BadInputError(f"{mpath}: {field}.file: {entry.file} is missing")
+            if sha256_file(f) != entry.sha256:
                 raise BadInputError(
-                    f"{f}: sha256 does not match the manifest (file changed after export)"
+                    f"{mpath}: {field}.sha256: the file's sha256 does not match ({entry.file} "
+                    "changed after it was written); re-export the artifact"
                 )
+        check_onnx_io(path, mpath, model)
     return art
 
 

@@ -161,9 +161,18 @@ def _read_npz(path: Path) -> Arrays:
 
 
 def load_calibration(
-    path: str | Path, observation_spec: Spec, min_samples: int = 4
+    path: str | Path,
+    observation_spec: Spec,
+    min_samples: int = 4,
+    bounds: Mapping[str, tuple[int, int]] | None = None,
 ) -> CalibrationSet:
-    """Read an ``.npz`` (or a folder of them, sorted by name) and validate it against the spec."""
+    """Read an ``.npz`` (or a folder of them, sorted by name) and validate it against the spec.
+
+    ``bounds`` gives the valid ``[low, high)`` of integer arrays where the model knows it
+    (token ids and its vocabulary, see :func:`edgekit.validate.observation_bounds`).
+    """
+    from edgekit.validate import int_ranges
+
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix == ".npz" and f.is_file())
@@ -174,6 +183,8 @@ def load_calibration(
     else:
         raise InputSpecError(f"{p}: no such calibration file or folder")
     parts = [validate(_read_npz(f), observation_spec, str(f)) for f in files]
+    for f, part in zip(files, parts, strict=True):
+        int_ranges(part, bounds or {}, str(f))
     arrays = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     cal = CalibrationSet(arrays, str(p))
     if cal.n < min_samples:

@@ -27,6 +27,18 @@ EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
+_debug = {"on": False}
+
+
+def set_debug(on: bool) -> None:
+    """``--debug``: let third-party diagnostics (torch's logged tracebacks) through to stderr."""
+    _debug["on"] = on
+
+
+def debug() -> bool:
+    """Whether ``--debug`` is on (the library keeps torch's own logging quiet otherwise)."""
+    return _debug["on"]
+
 
 class EdgekitError(Exception):
     """Base class: a failure edgekit can explain in one line."""

@@ -38,6 +38,7 @@ from edgekit.onnxfile import network_spec_from_onnx, read_onnx
 from edgekit.pt2file import read_pt2
 from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
 from edgekit.usercode import UserCode, check_timeout, import_factory
+from edgekit.validate import finite_tensors, gather_bounds, int_ranges
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
@@ -209,6 +210,7 @@ def _load_safetensors(model: Any, path: Path, ref: str) -> None:
             if keys
         )
         raise ModelLoadError(f"--weights {path}: does not fit {ref}: {detail}")
+    finite_tensors(state, f"--weights {path}")
     model.load_state_dict(state)
 
 
@@ -226,11 +228,21 @@ def state_sha256(module: Any) -> str:
 
 def _from_artifact(art: Artifact) -> OnnxSource:
     if art.manifest.format == "qnn":  # the QDQ networks the context binaries came from
-        qdq = art.manifest.checks["qnn"]["qdq_files"]
-        files = {name: art.path / e["file"] for name, e in qdq.items()}
+        qdq = art.manifest.checks.get("qnn", {}).get("qdq_files")
+        if not isinstance(qdq, dict) or not all(
+            isinstance(e, dict) and {"file", "sha256"} <= set(e) for e in qdq.values()
+        ):  # checks are free-form in the schema: this one part is read, so check it here
+            raise BadInputError(
+                f"{art.path}/edgekit.json: checks.qnn.qdq_files: missing or damaged"
+            )
+        files = {name: art.path / str(e["file"]) for name, e in qdq.items()}
         for name, e in qdq.items():
-            if sha256_file(files[name]) != e["sha256"]:
-                raise BadInputError(f"{files[name]}: sha256 does not match the manifest")
+            ok = files[name].is_file() and files[name].resolve().is_relative_to(art.path.resolve())
+            if not ok or sha256_file(files[name]) != e["sha256"]:
+                raise BadInputError(
+                    f"{art.path}/edgekit.json: checks.qnn.qdq_files.{name}: {e['file']} is "
+                    "missing or does not match its sha256; re-export"
+                )
         digest = hashlib.sha256("".join(e["sha256"] for e in qdq.values()).encode())
         origin = {**art.manifest.source, "qnn_contexts": {n: str(art.file(n)) for n in qdq}}
         return OnnxSource(str(art.path), art.manifest.spec, files, digest.hexdigest(), origin)
@@ -275,6 +287,8 @@ def _load_onnx(path: Path, inputs: str | Path | None) -> OnnxSource:
     if inputs is not None:
         samples = read_sample_npz(Path(inputs))
         net.check_inputs(samples, f"--inputs {inputs}")
+        bounds = {k: (0, v) for k, v in gather_bounds(model).items()}
+        int_ranges(samples, bounds, f"--inputs {inputs}")
         src.sample_inputs[net.name] = samples
     return src
 

@@ -14,6 +14,8 @@ import numpy as np
 from edgekit.errors import ModelLoadError
 from edgekit.spec import NetworkSpec, TensorSpec
 
+FLOAT_TYPES = (1, 10, 11, 16)  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
 
 def check_external_data(model: Any, path: Path) -> None:
     """Refuse external-data locations that leave the model's folder or do not exist."""
@@ -57,7 +59,19 @@ def read_onnx(path: Path) -> Any:
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0]
         raise ModelLoadError(f"{path}: invalid ONNX model: {first}") from None
+    _finite_initializers(model, path)
     return model
+
+
+def _finite_initializers(model: Any, path: Path) -> None:
+    """Refuse NaN/Inf in float initializers (weights), naming the tensor."""
+    from onnx import numpy_helper
+
+    from edgekit.validate import finite_tensors
+
+    for init in model.graph.initializer:
+        if init.data_type in FLOAT_TYPES:
+            finite_tensors({init.name: numpy_helper.to_array(init)}, str(path))
 
 
 def network_spec_from_onnx(model: Any, name: str) -> NetworkSpec:

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,14 @@ from edgekit.artifacts import versions
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
 from edgekit.bench.runner import time_ticks
 from edgekit.bench.stats import LatencyStats
-from edgekit.errors import BadInputError
+from edgekit.errors import BadInputError, EdgekitError
 from edgekit.isa import host_isa
 from edgekit.loader import OnnxSource, Source, TorchSource, load
 from edgekit.loop import LoopProgram, build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import ProgramSpec
 from edgekit.targets import Target, get_target, why_not_measurable
+from edgekit.validate import loop_override, positive_finite, show_value, tick_count
 
 GATES = ("p50", "p90", "p99", "max", "mean")
 REPORT_SCHEMA = 1
@@ -190,8 +193,37 @@ def resolve_program(
             f"--loop {unknown[0]}: not a parameter of program {pspec.name!r}; "
             f"known: {', '.join(sorted(pspec.params))}"
         )
-    prog = build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
+    for key, value in overrides.items():
+        loop_override(key, value, pspec.params[key], pspec.name)
+    try:
+        prog = build_program(ProgramSpec(pspec.name, {**pspec.params, **overrides}))
+    except (ValueError, TypeError) as e:  # a program refusing its parameters
+        if not overrides:
+            raise
+        raise BadInputError(f"--loop {_shown(overrides)}: {e}") from e
     return prog, pspec.hz or spec.hz
+
+
+def _shown(overrides: dict[str, Any]) -> str:
+    return " ".join(f"{k}={show_value(v)}" for k, v in overrides.items())
+
+
+@contextmanager
+def _blame_overrides(overrides: dict[str, Any] | None) -> Iterator[None]:
+    """A tick that fails only because ``--loop`` changed a parameter the networks are built for
+    (``context``, ``image_size``...) is bad input, not a bug: say which override did it."""
+    try:
+        yield
+    except EdgekitError:
+        raise
+    except Exception as e:
+        if not overrides:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise BadInputError(
+            f"--loop {_shown(overrides)}: the loop program fails with this value "
+            f"({type(e).__name__}: {first}); the networks are built for the default"
+        ) from e
 
 
 def _runtime(
@@ -294,14 +326,12 @@ def bench(
         )
     if tgt.measurable_here and precision is not None:
         raise BadInputError("--precision only applies to estimates; this target is measured")
-    if ticks < 1 or warmup < 0:
-        raise BadInputError(f"--ticks must be >= 1 and --warmup >= 0 (got {ticks}, {warmup})")
+    tick_count(ticks, "--ticks", minimum=1)
+    tick_count(warmup, "--warmup")
     if gate not in GATES:
         raise BadInputError(f"--gate {gate!r}: expected one of {', '.join(GATES)}")
-    if hz is not None and hz <= 0:
-        raise BadInputError(f"--hz must be > 0 (got {hz})")
-    if budget_ms is not None and budget_ms <= 0:
-        raise BadInputError(f"--budget-ms must be > 0 (got {budget_ms})")
+    positive_finite(hz, "--hz")
+    positive_finite(budget_ms, "--budget-ms")
     threads = threads or default_threads()
     if threads < 1:
         raise BadInputError(f"--threads must be >= 1 (got {threads})")
@@ -313,13 +343,15 @@ def bench(
         "--budget-ms" if budget_ms else f"default: loop period x {tgt.headroom} headroom"
     )
     if not tgt.measurable_here and not on_device:
-        return estimate_bench(source, tgt, prog, rate, budget, budget_source, precision, seed)
+        with _blame_overrides(loop_params):
+            return estimate_bench(source, tgt, prog, rate, budget, budget_source, precision, seed)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
         rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
         if runtime == "ort":
             notes += isa_notes(source, tgt)
-        samples = time_ticks(prog, rt, ticks, warmup, seed)
+        with _blame_overrides(loop_params):
+            samples = time_ticks(prog, rt, ticks, warmup, seed)
         settings = rt.settings()
     stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
     stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns, samples.calls)

@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from edgekit.loader import Source
 
-from edgekit.errors import EXIT_INTERNAL, EdgekitError
+from edgekit.errors import EXIT_INTERNAL, EdgekitError, set_debug
 
 app = typer.Typer(
     name="edgekit",
@@ -46,6 +46,7 @@ def _root(
     ] = False,
 ) -> None:
     _state["debug"] = debug
+    set_debug(debug)
 
 
 ModelArg = Annotated[
@@ -229,7 +230,12 @@ def distill(
         int, typer.Option("--checkpoint-every", help="Steps between checkpoints (0: none).")
     ] = 100,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from OUT.ckpt/ after an interruption.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from OUT.ckpt/ after an interruption (an error if there is none; "
+            "without --resume an existing checkpoint needs --force, which discards it).",
+        ),
     ] = False,
     latency_ticks: Annotated[
         int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
@@ -247,6 +253,7 @@ def distill(
     from edgekit.cli.report import print_distill, train_progress, write_json
     from edgekit.distill import DistillConfig, DistillGateFailed
     from edgekit.distill import distill as run_distill
+    from edgekit.distill.api import check_resume
 
     config = DistillConfig(
         width=width,
@@ -263,6 +270,7 @@ def distill(
         latency_ticks=latency_ticks,
     )
     check_out_dir(out, force)
+    check_resume(out, resume, force)  # fail before loading the teacher
     with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
         source = _load(teacher, weights, inputs, allow_pickle, timeout)
         with train_progress() as progress:

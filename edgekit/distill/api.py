@@ -9,7 +9,9 @@ the held-out observations and latency, both on onnxruntime (what ships) -> gate 
 folder that ``quantize``, ``export`` and ``bench`` take as it is.
 
 Checkpoints go to ``OUT.ckpt/`` next to the output folder (rank 0 writes them); it is removed
-when the artifact is written, and ``resume=True`` continues from it.
+when the artifact is written, and ``resume=True`` continues from it. ``resume=True`` without a
+checkpoint is an error; a new run over an existing checkpoint is refused unless ``force=True``,
+which discards it (see :func:`check_resume`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,30 @@ def checkpoint_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.ckpt"
 
 
+def check_resume(out: Path, resume: bool, force: bool) -> None:
+    """The resume rule, checked before any work: ``resume`` needs a checkpoint of an earlier run
+    at ``OUT.ckpt/``; without ``resume`` an existing checkpoint is refused unless ``force``
+    (which discards it when training starts), so an interrupted run is never overwritten by
+    accident.
+
+    Raises:
+        BadInputError: ``resume`` without a checkpoint, or a checkpoint without
+            ``resume``/``force``.
+    """
+    from edgekit.distill import checkpoint
+
+    ckpt = checkpoint_dir(Path(out))
+    if resume and not checkpoint.exists(ckpt):
+        raise BadInputError(
+            f"--resume: no checkpoint at {ckpt} to continue from; drop --resume to start afresh"
+        )
+    if not resume and ckpt.exists() and not force:
+        raise BadInputError(
+            f"{ckpt}: a checkpoint of an earlier, unfinished run exists; pass --resume to "
+            "continue it, or --force to discard it and start over"
+        )
+
+
 def distill(
     teacher: str | Source,
     out: str | Path,
@@ -95,6 +121,7 @@ def distill(
     """
     out = Path(out)
     check_out_dir(out, force)
+    check_resume(out, resume, force)
     ctx = distmod.init()
     try:
         return _distill(teacher, out, config, data, ctx, force, resume, progress)
@@ -165,6 +192,8 @@ def _distill(
         seed=config.seed,
         checkpoint_every=config.checkpoint_every,
     )
+    if not resume and ctx.is_main:  # --force: the earlier run's checkpoint is discarded now
+        shutil.rmtree(ckpt, ignore_errors=True)
     t_train = time.perf_counter()
     result = train(
         objective,
@@ -233,6 +262,7 @@ def _observations(
     data: str | Path | None, program: LoopProgram, config: DistillConfig
 ) -> tuple[list[Arrays], dict[str, Any]]:
     from edgekit.calib import load_calibration, synthesize_for_program
+    from edgekit.validate import observation_bounds
 
     if data is None:
         raise InputSpecError(
@@ -243,7 +273,8 @@ def _observations(
         cset = synthesize_for_program(program, n=SYNTHETIC_N, seed=config.seed)
         return cset.observations(), {"source": "synthetic", "sha256": "synthetic"}
     path = Path(data)
-    cset = load_calibration(path, program.observation_spec())
+    bounds = observation_bounds(None, program)  # a torch teacher: the program's own ranges
+    cset = load_calibration(path, program.observation_spec(), bounds=bounds)
     digest = sha256_file(path) if path.is_file() else _folder_hash(path)
     return cset.observations(), {"source": str(path), "sha256": digest}
 

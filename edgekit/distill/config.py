@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgekit.errors import BadInputError
+from edgekit.validate import tick_count
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,11 @@ class DistillConfig:
             raise BadInputError(f"ema decay must be < 1 (got {self.ema})")
         if self.steps < 1 or self.batch_size < 1:
             raise BadInputError("--steps and --batch-size must be >= 1")
-        if self.warmup < 0 or self.checkpoint_every < 0 or self.latency_ticks < 0:
-            raise BadInputError("warm-up, checkpoint interval and latency ticks must be >= 0")
+        tick_count(self.latency_ticks, "--latency-ticks")
+        if self.checkpoint_every < 0:
+            raise BadInputError(f"--checkpoint-every must be >= 0 (got {self.checkpoint_every})")
+        if self.warmup < 0:
+            raise BadInputError(f"warm-up steps must be >= 0 (got {self.warmup})")
         if self.jitter < 0 or self.feature_weight < 0 or self.weight_decay < 0:
             raise BadInputError("jitter, feature weight and weight decay must be >= 0")
         if not 0 < self.holdout < 1:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
-from edgekit.errors import ExportError
+from edgekit.errors import ExportError, debug
 from edgekit.export.parity import ParityRow, compare, raise_on_failures, tick_parity
 from edgekit.loader import OnnxSource, Source, TorchSource, source_info
 from edgekit.loop import build_program
@@ -88,6 +89,22 @@ def export_onnx(
     return ExportResult(out, manifest, rows)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _export_failure(e: Exception) -> str:
+    """The one line that says why the exporter failed (its message is a page of advice)."""
+    text = _ANSI.sub("", str(e)).strip()  # the exporter colours its messages
+    if not text:
+        return type(e).__name__
+    summary = text.partition("## Exception summary")[2].strip()
+    if not summary:
+        return text.splitlines()[0]
+    line = re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>", r"\1", summary.splitlines()[0])
+    at = re.search(r'raised this error:\s+File "([^"]+)", line (\d+)', summary)
+    return f"{line} (at {Path(at[1]).name}:{at[2]})" if at else line
+
+
 def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path:
     import onnx
     import torch
@@ -119,7 +136,7 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
             raise
         if isinstance(e.__cause__, OSError):
             raise e.__cause__ from None
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = _export_failure(e)
         raise ExportError(
             f"{source.ref}: torch.onnx.export failed for network {net.name!r}: {first}"
         ) from e
@@ -137,18 +154,27 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Any:
-    """The dynamo exporter prints progress and warnings meant for its developers."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
+    """The dynamo exporter prints progress, warnings and (on failure) logged tracebacks and
+    graph dumps meant for its developers; a failure is reported as one ExportError line.
+    ``--debug`` lets its logging and stderr through."""
+    if debug():
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+        return
+    # logging.disable, not logger levels: torch configures levels on many child loggers
+    # (torch.fx.experimental.symbolic_shapes, torch._dynamo...) that would bypass a parent's
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)
+        logging.disable(previous)
 
 
 def _copy_onnx(source: OnnxSource, folder: Path) -> dict[str, Path]:

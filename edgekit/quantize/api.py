@@ -76,6 +76,7 @@ def quantize(
         BadInputError / InputSpecError: bad model, data or option (exit 2).
     """
     from edgekit.calib import load_calibration, synthesize_for_program
+    from edgekit.validate import observation_bounds
 
     config = config or QuantizeConfig()
     target = get_target(config.target)
@@ -94,7 +95,8 @@ def quantize(
     if str(calib) == "synthetic":
         cset = synthesize_for_program(default, n=32, seed=config.seed)
     else:
-        cset = load_calibration(Path(calib), default.observation_spec())
+        bounds = observation_bounds(source, default)
+        cset = load_calibration(Path(calib), default.observation_spec(), bounds=bounds)
     calib_set, holdout_set = cset.split(config.holdout)
     threads = default_threads()
     with tempfile.TemporaryDirectory(prefix="edgekit-quantize-") as tmpdir:

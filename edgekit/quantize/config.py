@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgekit.errors import BadInputError
+from edgekit.validate import tick_count
 
 PRECISIONS = ("int8", "int4", "mixed")
 METHODS = ("minmax", "percentile", "entropy")
@@ -51,6 +52,7 @@ class QuantizeConfig:
             raise BadInputError(f"--max-error must be > 0 (got {self.max_error})")
         if self.precision == "mixed" and self.max_error is None:
             raise BadInputError("--precision mixed needs --max-error (the budget it searches for)")
+        tick_count(self.latency_ticks, "--latency-ticks")
         if not 0 < self.holdout < 1:
             raise BadInputError(f"holdout fraction must be in (0, 1) (got {self.holdout})")
 

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgekit.errors import BadInputError
+from edgekit.validate import MAX_TICKS
 
 SCHEMA_VERSION = 1
 STAGE_ORDER = ("distill", "quantize", "export", "bench", "eval")
@@ -45,7 +46,8 @@ class RecipeError(BadInputError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: a budget or loop rate of .nan/.inf passes gt=0 checks (or no check at all)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DistillStage(_Strict):
@@ -61,7 +63,7 @@ class DistillStage(_Strict):
     lr: float | None = Field(None, gt=0)
     seed: int = 0
     max_error: float | None = Field(None, gt=0)
-    latency_ticks: int = Field(30, ge=0)
+    latency_ticks: int = Field(30, ge=0, le=MAX_TICKS)
 
 
 class QuantizeStage(_Strict):
@@ -74,7 +76,7 @@ class QuantizeStage(_Strict):
     block_size: Literal[32, 64, 128] = 32
     symmetric: bool = True
     max_error: float | None = Field(None, gt=0)
-    latency_ticks: int = Field(30, ge=0)
+    latency_ticks: int = Field(30, ge=0, le=MAX_TICKS)
 
 
 class ExportStage(_Strict):
@@ -93,8 +95,8 @@ class BenchStage(_Strict):
     """``edgekit bench`` on every target of the recipe: measured here, estimated elsewhere."""
 
     stage: Literal["bench"]
-    ticks: int = Field(200, ge=1)
-    warmup: int = Field(20, ge=0)
+    ticks: int = Field(200, ge=1, le=MAX_TICKS)
+    warmup: int = Field(20, ge=0, le=MAX_TICKS)
     program: str | None = None
     gate: Literal["p50", "p90", "p99", "max", "mean"] = "p99"
     threads: int | None = Field(None, ge=1)
@@ -193,6 +195,7 @@ class Recipe(_Strict):
         if ref.startswith("zoo:"):
             if preset:
                 kind = ref.split(":")[1]
+                _check_preset(kind, preset)
                 ref = f"zoo:{kind}:{preset}"
             return ref
         if preset:
@@ -208,6 +211,15 @@ class Recipe(_Strict):
 
     def stage_index(self, name: str) -> int | None:
         return next((i for i, s in enumerate(self.stages) if s.stage == name), None)
+
+
+def _check_preset(kind: str, preset: str) -> None:
+    """An unknown ``--preset`` fails here, before the run folder is made."""
+    from edgekit.zoo import ZOO
+
+    if kind in ZOO and preset not in ZOO.get(kind).presets:
+        known = ", ".join(ZOO.get(kind).presets)
+        raise RecipeError(f"--preset {preset!r}: not a preset of zoo:{kind}; known: {known}")
 
 
 def _resolve(value: str, recipe_dir: Path) -> str:
