@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from edgekit.isa import host_isa
+
 COMMANDS = ["models", "targets", "export", "bench", "quantize", "distill", "run", "recipe",
             "recipe check"]  # fmt: skip
 
@@ -39,6 +41,8 @@ def test_targets_lists_all_families(cli, tmp_path):
     assert r.code == 0
     for name in [
         "cpu",
+        "cpu-x86-avx2",
+        "cpu-arm64",
         "jetson-orin-nano",
         "jetson-orin-nx",
         "jetson-agx-orin",
@@ -50,7 +54,9 @@ def test_targets_lists_all_families(cli, tmp_path):
         assert name in r.out
     rows = json.loads((tmp_path / "t.json").read_text())
     measurable = [t["name"] for t in rows if t["measurable_here"]]
-    assert measurable == ["cpu"]
+    # this host, and the named CPU classes of this host's architecture (measured here, labelled)
+    same_arch = ["cpu-arm64"] if host_isa().arch == "arm64" else ["cpu-x86-vnni", "cpu-x86-avx2"]
+    assert measurable == ["cpu", *same_arch]
     nx = next(t for t in rows if t["name"] == "jetson-orin-nx")
     assert nx["memory_gbs"] == 102.4 and nx["source"]
 
