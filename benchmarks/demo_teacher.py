@@ -28,8 +28,8 @@ import torch
 from edgekit.calib import synthesize_for_program
 from edgekit.distill.steps import encode
 from edgekit.loader import TorchSource, load
-from edgekit.loop import build_program
-from edgekit.zoo.diffusion_policy import cosine_alphas_cumprod
+from edgekit.models import build_program
+from edgekit.models.diffusion_policy.program import cosine_alphas_cumprod
 
 
 def observations(src: TorchSource, n: int, seed: int) -> list[dict[str, np.ndarray]]:

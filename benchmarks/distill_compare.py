@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import markdown, p50_ms, round_robin, save
 
 from edgekit.artifacts import load_artifact
-from edgekit.bench.runner import time_ticks
 from edgekit.calib import save_calibration, synthesize_for_program
 from edgekit.distill import DistillConfig, distill
 from edgekit.distill.api import run_chunks
 from edgekit.distill.steps import action_error, teacher_params
 from edgekit.export import export_onnx
 from edgekit.loader import TorchSource, load
-from edgekit.loop import build_program
+from edgekit.loop.timing import time_ticks
+from edgekit.models import build_program
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.spec import ProgramSpec
 

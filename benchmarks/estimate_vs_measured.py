@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
 from common import markdown, p50_ms, save
 
-from edgekit.bench.runner import time_ticks
 from edgekit.estimate import estimate_tick, host_machine, target_machine
 from edgekit.export import export_onnx
 from edgekit.loader import load
-from edgekit.loop import build_program
+from edgekit.loop.timing import time_ticks
+from edgekit.models import build_program
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.targets import TARGETS
 from edgekit.zoo import ZOO

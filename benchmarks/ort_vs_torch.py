@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import markdown, p50_ms, round_robin, save
 
-from edgekit.bench.runner import time_ticks
 from edgekit.export import export_onnx
 from edgekit.loader import TorchSource, load
-from edgekit.loop import LoopProgram, Runtime, build_program
+from edgekit.loop import LoopProgram, Runtime
+from edgekit.loop.timing import time_ticks
+from edgekit.models import build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.zoo import ZOO
 

@@ -26,15 +26,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import markdown, p50_ms, round_robin, save
 
-from edgekit.bench.runner import time_ticks
 from edgekit.calib import save_calibration, synthesize_for_program
 from edgekit.errors import EdgekitError
 from edgekit.export import export_onnx
 from edgekit.loader import TorchSource, load
-from edgekit.loop import LoopProgram, Runtime, build_program
+from edgekit.loop import LoopProgram, Runtime
+from edgekit.loop.capture import FeedReader, capture, obs_match
+from edgekit.loop.fidelity import tick_fidelity, worst_error
+from edgekit.loop.timing import time_ticks
+from edgekit.models import build_program
 from edgekit.quantize import QuantizeConfig, quantize
-from edgekit.quantize.capture import FeedReader, capture, obs_match
-from edgekit.quantize.fidelity import tick_fidelity, worst_error
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.zoo import ZOO
 

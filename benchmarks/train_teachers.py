@@ -41,7 +41,7 @@ import torch
 from edgekit.eval.envs import Observer, get_task
 from edgekit.eval.runner import record_observations
 from edgekit.loader import SHIPPED_WEIGHTS, TorchSource
-from edgekit.loop import build_program
+from edgekit.models import build_program
 
 SEED = 0
 CALIB = Path(__file__).resolve().parents[1] / "calib_data"
@@ -135,7 +135,7 @@ def train_mlp(src: TorchSource, demos: list[dict], steps: int) -> dict[str, Any]
 
 def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str, Any]:
     from edgekit.distill.steps import encode
-    from edgekit.zoo.diffusion_policy import cosine_alphas_cumprod
+    from edgekit.models.diffusion_policy.program import cosine_alphas_cumprod
 
     p = src.spec.program.params
     horizon, start = int(p["horizon"]), int(p["action_start"])

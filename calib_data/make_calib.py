@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgekit.calib import save_calibration, synthesize_for_program
     from edgekit.errors import EdgekitError
     from edgekit.loader import load
-    from edgekit.loop import build_program
+    from edgekit.models import build_program
 
     try:
         todo = jobs(args.kinds, args.presets)

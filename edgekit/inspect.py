@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.loader import TorchSource
-from edgekit.loop import TickContext, build_program
+from edgekit.loop import TickContext
+from edgekit.models import build_program
 from edgekit.runtimes import TorchRuntime
 
 

@@ -41,7 +41,7 @@ def one_line_error(exc: pytest.ExceptionInfo[InputSpecError], *needles: str) -> 
 
 def tiny_programs():
     """(kind, preset, program) for every zoo kind's tiny presets, without building weights."""
-    from edgekit.loop import build_program
+    from edgekit.models import build_program
     from edgekit.zoo import ZOO
 
     out = []
@@ -257,7 +257,7 @@ def test_synthetic_tokens_and_masks():
 
 
 def test_synthesize_for_program_uses_the_programs_own_sampler():
-    from edgekit.loop import build_program
+    from edgekit.models import build_program
 
     params = {"embodiment": "arm7", "max_limbs": 20, "obs_per_limb": 16, "act_per_limb": 1}
     omni = build_program(ProgramSpec("omni-body", {**params, "action_scale": 0.5}))
@@ -330,7 +330,7 @@ def test_shipped_sets_fit_every_tiny_preset():
 
 def test_recorded_reacher_sets_fit_their_presets():
     from edgekit.loader import load
-    from edgekit.loop import build_program
+    from edgekit.models import build_program
 
     for kind, name in [("humanoid", "humanoid"), ("humanoid", "humanoid-dart"),
                        ("diffusion-policy", "diffusion-policy")]:  # fmt: skip

@@ -124,7 +124,7 @@ def test_step_student_fidelity_is_reproducible_from_the_artifact(step_student):
     student_rt = OrtRuntime({n: art.file(n) for n in art.manifest.files}, threads=1)
     teacher_rt = TorchRuntime(src.networks, src.spec, threads=1)
     from edgekit.calib import load_calibration
-    from edgekit.loop import build_program
+    from edgekit.models import build_program
 
     obs = load_calibration(
         Path("calib_data/diffusion-policy-tiny.npz"),

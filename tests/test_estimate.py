@@ -102,10 +102,10 @@ def test_fp16_on_an_int8_only_htp_is_refused(cli):
 def test_host_estimate_next_to_the_host_measurement(humanoid_artifact):
     """The check the benchmark makes, in small: estimate the host from its own measured limits
     and measure the same tick. Speed is not asserted (tests never time); the plumbing is."""
-    from edgekit.bench.runner import time_ticks
     from edgekit.estimate import estimate_tick, host_machine
     from edgekit.loader import load
-    from edgekit.loop import build_program
+    from edgekit.loop.timing import time_ticks
+    from edgekit.models import build_program
     from edgekit.runtimes import OrtRuntime
 
     src = load(str(humanoid_artifact))

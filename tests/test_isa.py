@@ -69,9 +69,9 @@ def per_isa(tmp_path_factory) -> dict[str, dict]:
     from edgekit.calib import load_calibration
     from edgekit.export import export_onnx
     from edgekit.loader import load
-    from edgekit.loop import build_program
+    from edgekit.loop.capture import capture
+    from edgekit.models import build_program
     from edgekit.quantize import QuantizeConfig, quantize
-    from edgekit.quantize.capture import capture
     from edgekit.runtimes import OrtRuntime
 
     work = tmp_path_factory.mktemp("isa")

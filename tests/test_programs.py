@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from edgekit.loader import TorchSource, load
-from edgekit.loop import TickContext, build_program
+from edgekit.loop import TickContext
+from edgekit.models import build_program
+from edgekit.models.hostops import ImageNormalizer
 from edgekit.runtimes import TorchRuntime
 from edgekit.spec import ProgramSpec
-from edgekit.zoo.hostops import ImageNormalizer
 
 
 def _torch_ctx(ref: str) -> tuple[TorchSource, TickContext]:

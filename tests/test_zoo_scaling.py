@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.loop import TickContext, build_program
+from edgekit.loop import TickContext
+from edgekit.models import build_program
+from edgekit.models.base import scale_depth, scale_hidden, scale_width
 from edgekit.runtimes import TorchRuntime
 from edgekit.spec import ModelSpec
 from edgekit.zoo import ZOO, StackModel
-from edgekit.zoo.base import scale_depth, scale_hidden, scale_width
 
 FACTORS = [(0.5, 0.5), (0.5, 1.0), (1.0, 0.5)]
 # every kind's tiny presets (the HOVER MLP has its own) are built and ticked

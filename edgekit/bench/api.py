@@ -16,12 +16,13 @@ import numpy as np
 
 from edgekit.artifacts import versions
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
-from edgekit.bench.runner import time_ticks
 from edgekit.bench.stats import LatencyStats
 from edgekit.errors import BadInputError, EdgekitError
 from edgekit.isa import host_isa
 from edgekit.loader import OnnxSource, Source, TorchSource, load
-from edgekit.loop import LoopProgram, build_program
+from edgekit.loop import LoopProgram
+from edgekit.loop.timing import time_ticks
+from edgekit.models import build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import ProgramSpec
 from edgekit.targets import Target, get_target, why_not_measurable

@@ -42,7 +42,8 @@ from edgekit.distill.students import make_student
 from edgekit.distill.train import Objective, TrainConfig, train
 from edgekit.errors import BadInputError, GateFailed, InputSpecError, ModelLoadError
 from edgekit.loader import Source, TorchSource, load, source_info
-from edgekit.loop import Arrays, LoopProgram, TickContext, build_program
+from edgekit.loop import Arrays, LoopProgram, TickContext
+from edgekit.models import build_program
 from edgekit.spec import ProgramSpec
 
 SYNTHETIC_N = 128  # observations generated for `--data synthetic` (25% held out)
@@ -307,7 +308,7 @@ def _outputs_setup(
     holdout_obs: list[Arrays],
 ) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
     from edgekit.distill.outputs import OutputObjective, pool_feeds
-    from edgekit.quantize.capture import capture
+    from edgekit.loop.capture import capture
     from edgekit.runtimes import TorchRuntime
 
     student = make_student(source, config)
@@ -512,8 +513,8 @@ def _save_weights(student: TorchSource, path: Path) -> None:
 def _tick_fidelity(
     source: TorchSource, t_rt: Any, s_rt: Any, holdout: list[Arrays], seed: int
 ) -> dict[str, Any]:
-    from edgekit.quantize.capture import obs_match
-    from edgekit.quantize.fidelity import tick_fidelity, worst_error
+    from edgekit.loop.capture import obs_match
+    from edgekit.loop.fidelity import tick_fidelity, worst_error
 
     programs = {n: build_program(p) for n, p in (source.spec.programs or {}).items()}
     programs = programs or {"default": build_program(source.spec.program)}
@@ -585,7 +586,7 @@ def _latency(
     config: DistillConfig,
     threads: int,
 ) -> dict[str, Any]:
-    from edgekit.bench.runner import time_ticks
+    from edgekit.loop.timing import time_ticks
 
     if config.latency_ticks <= 0:
         return {"measured": False, "why": "latency check disabled"}

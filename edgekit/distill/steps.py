@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 from edgekit.distill.train import Batch, Objective
-from edgekit.loop import Arrays, LoopProgram, TickContext, build_program
+from edgekit.loop import Arrays, LoopProgram, TickContext
+from edgekit.models import build_program
 from edgekit.spec import ProgramSpec
 
 SAMPLER = "diffusion-sampler"

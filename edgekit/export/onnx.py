@@ -20,9 +20,9 @@ from typing import Any
 
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import ExportError, debug
-from edgekit.export.parity import ParityRow, compare, raise_on_failures, tick_parity
 from edgekit.loader import OnnxSource, Source, TorchSource, source_info
-from edgekit.loop import build_program
+from edgekit.loop.compare import ParityRow, compare, raise_on_failures, tick_parity
+from edgekit.models import build_program
 from edgekit.onnxfile import read_onnx
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import NetworkSpec

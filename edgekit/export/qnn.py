@@ -53,8 +53,8 @@ def export_qnn(
     seed: int = 0,
 ) -> QnnExportResult:
     from edgekit.calib import synthesize_for_program
-    from edgekit.loop import build_program
-    from edgekit.quantize.fidelity import tick_fidelity, worst_error
+    from edgekit.loop.fidelity import tick_fidelity, worst_error
+    from edgekit.models import build_program
     from edgekit.quantize.qnn import HtpRuntime, compile_context, htp_provider_options
 
     out = Path(out)

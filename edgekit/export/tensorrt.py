@@ -201,7 +201,8 @@ def _recorded_shapes(
     import numpy as np
 
     from edgekit.estimate.roofline import _ShapeRecorder
-    from edgekit.loop import TickContext, build_program
+    from edgekit.loop import TickContext
+    from edgekit.models import build_program
     from edgekit.runtimes import OrtRuntime
 
     rec = _ShapeRecorder(OrtRuntime(files, threads=1))
@@ -275,8 +276,8 @@ def _fidelity(source: Source, ready: dict[str, Path], seed: int) -> dict[str, An
     """Whole tick of the TensorRT-ready ONNX on onnxruntime CPU vs the source, when onnxruntime
     has CPU kernels for every op at its precision (FP16 Conv has none): else said why."""
     from edgekit.calib import synthesize_for_program
-    from edgekit.loop import build_program
-    from edgekit.quantize.fidelity import tick_fidelity, worst_error
+    from edgekit.loop.fidelity import tick_fidelity, worst_error
+    from edgekit.models import build_program
     from edgekit.runtimes import OrtRuntime, TorchRuntime
 
     program = build_program(source.spec.program)

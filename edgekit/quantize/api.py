@@ -24,10 +24,11 @@ from edgekit.artifacts import (
 from edgekit.errors import BadInputError, GateFailed, InputSpecError
 from edgekit.isa import host_isa
 from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
-from edgekit.loop import LoopProgram, build_program
-from edgekit.quantize.capture import capture
+from edgekit.loop import LoopProgram
+from edgekit.loop.capture import capture
+from edgekit.loop.fidelity import FidelityRow, tick_fidelity, worst_error
+from edgekit.models import build_program
 from edgekit.quantize.config import QuantizeConfig
-from edgekit.quantize.fidelity import FidelityRow, tick_fidelity, worst_error
 from edgekit.quantize.handlers import HANDLERS, Context, Outcome
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.targets import Target, get_target

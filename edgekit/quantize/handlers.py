@@ -15,9 +15,9 @@ import numpy as np
 
 from edgekit.errors import BadInputError
 from edgekit.loop import LoopProgram
-from edgekit.quantize.capture import Feeds
+from edgekit.loop.capture import Feeds
+from edgekit.loop.fidelity import FidelityRow, worst_error
 from edgekit.quantize.config import QuantizeConfig
-from edgekit.quantize.fidelity import FidelityRow, worst_error
 from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
 from edgekit.quantize.schemes import Scheme, int8_schemes
 from edgekit.runtimes import OrtRuntime
@@ -60,7 +60,7 @@ class Handler:
 
 def measure_latency(ctx: Context, runtime: Any, label: str) -> dict[str, Any]:
     """Whole-tick p50, FP32 vs quantized, alternating blocks in one process (measured here)."""
-    from edgekit.bench.runner import time_ticks
+    from edgekit.loop.timing import time_ticks
 
     if ctx.program is None or ctx.config.latency_ticks <= 0:
         return {"measured": False, "why": "latency check disabled"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import GateFailed
-from edgekit.quantize.fidelity import network_error, worst_error
+from edgekit.loop.fidelity import network_error, worst_error
 from edgekit.quantize.int8 import PreparedNetwork, quantize_network
 from edgekit.quantize.schemes import Scheme
 from edgekit.runtimes import OrtRuntime

@@ -1,66 +1,31 @@
-"""``omni-body``: one MetaMorph policy for an arm, a quadruped and a humanoid, 50 Hz.
+"""``omni-body``: its control-loop program(s).
 
-The network never changes; the program picks a body. Each body is a fixed table of joints
-(axis, range, link, mass, torque limit, placement) turned into per-limb morphology descriptors,
-padded to ``max_limbs`` with a key padding mask.
+numpy only: an exported artifact runs them without torch.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, NamedTuple
+from typing import Any
 
 import numpy as np
-from torch import nn
 
 from edgekit.loop import Arrays, LoopProgram, TickContext, register_program
-from edgekit.nets.omni_body import MorphologyPolicy
-from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec
-from edgekit.zoo.base import (
-    StackModel,
-    ZooEntry,
-    check_factors,
-    config_dict,
-    register,
-    scale_depth,
-    scale_hidden,
-    scale_width,
-)
+from edgekit.models.omni_body.config import Joint
+from edgekit.spec import TensorSpec
 
 BASE_DIM = (
     13  # base orientation quaternion (4), angular velocity (3), linear velocity (3), gravity (3)
 )
+
+
 MORPH_DIM = 16  # see Joint.descriptor
+
+
 OBS_PER_LIMB = 3 + BASE_DIM  # joint position, velocity, previous action, base features
-ROLES = ("arm", "leg", "torso")
+
 
 X, Y, Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 NEG_Y, NEG_Z = (0.0, -1.0, 0.0), (0.0, 0.0, -1.0)
-
-
-class Joint(NamedTuple):
-    """One actuated joint and the link it moves (SI units, radians)."""
-
-    axis: tuple[float, float, float]
-    lo: float
-    hi: float
-    depth: int  # joints between it and the base, itself included
-    length: float  # m
-    mass: float  # kg
-    torque: float  # N m
-    offset: tuple[float, float, float]  # joint origin in the parent link frame, m
-    side: float  # +1 left, -1 right, 0 centre
-    role: str
-    default: float  # nominal pose, rad
-
-    def descriptor(self) -> list[float]:
-        """16 numbers: axis 3, range 2, depth, length, mass, torque, offset 3, side, role 3."""
-        role = [float(self.role == r) for r in ROLES]
-        return [
-            *self.axis, self.lo, self.hi, self.depth / 10.0, self.length, self.mass / 10.0,
-            self.torque / 100.0, *self.offset, self.side, *role,
-        ]  # fmt: skip
 
 
 def _arm7() -> list[Joint]:
@@ -121,31 +86,6 @@ def _humanoid19() -> list[Joint]:
 
 
 EMBODIMENTS = {"arm7": _arm7, "quadruped12": _quadruped12, "humanoid19": _humanoid19}
-
-
-@dataclass(frozen=True)
-class OmniBodyConfig:
-    width: int = 128
-    depth: int = 5
-    heads: int = 2
-    ffn: int = 1024
-    max_limbs: int = 24
-    decoder_hidden: tuple[int, ...] = (128,)
-    act_per_limb: int = 1  # one token per actuated joint, one position target each
-    action_scale: float = 0.25
-    hz: float = 50.0
-
-
-class OmniBody(StackModel):
-    def __init__(self, cfg: OmniBodyConfig) -> None:
-        super().__init__()
-        self.policy = MorphologyPolicy(
-            OBS_PER_LIMB, MORPH_DIM, cfg.act_per_limb, cfg.max_limbs, cfg.width, cfg.depth,
-            cfg.heads, cfg.ffn, cfg.decoder_hidden,
-        )  # fmt: skip
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"policy": self.policy}
 
 
 @register_program
@@ -227,67 +167,3 @@ class OmniBodyProgram(LoopProgram):
             scale = float(self.params["action_scale"])
             targets = np.clip(self.default + scale * raw[:, 0], self.lo, self.hi)
         return {"action": targets.astype(np.float32)}
-
-
-@register
-class OmniBodyEntry(ZooEntry):
-    kind = "omni-body"
-    category = "cross-embodiment policy"
-    summary = (
-        "MetaMorph limb-token transformer (width 128, 5 layers, 2 heads, FFN 1024, 24 limbs) "
-        "driving a 7-DoF arm, a 12-DoF quadruped and a 19-DoF humanoid with one set of weights"
-    )
-    presets: ClassVar[dict[str, Any]] = {
-        "tiny": OmniBodyConfig(
-            width=32, depth=1, heads=2, ffn=64, max_limbs=20, decoder_hidden=(32,)
-        ),
-        "default": OmniBodyConfig(),
-    }
-
-    def make(self, cfg: OmniBodyConfig) -> StackModel:
-        return OmniBody(cfg)
-
-    def scaled(self, cfg: OmniBodyConfig, width: float, depth: float) -> OmniBodyConfig:
-        # kept: max_limbs, act_per_limb (the limb-token io), action_scale, heads
-        check_factors(width, depth)
-        return replace(
-            cfg,
-            width=scale_width(cfg.width, width, math.lcm(cfg.heads, 8)),
-            ffn=scale_width(cfg.ffn, width),
-            depth=scale_depth(cfg.depth, depth),
-            decoder_hidden=scale_hidden(cfg.decoder_hidden, width, depth),
-        )
-
-    def spec(self, cfg: OmniBodyConfig, preset: str) -> ModelSpec:
-        b, n = "batch", cfg.max_limbs
-        policy = NetworkSpec(
-            "policy",
-            inputs=(
-                TensorSpec("limb_obs", (b, n, OBS_PER_LIMB)),
-                TensorSpec("morphology", (b, n, MORPH_DIM)),
-                TensorSpec("pad_mask", (b, n), "bool"),
-            ),
-            outputs=(TensorSpec("limb_action", (b, n, cfg.act_per_limb)),),
-        )
-        programs = {
-            name: ProgramSpec(
-                OmniBodyProgram.name,
-                {
-                    "embodiment": name,
-                    "max_limbs": n,
-                    "obs_per_limb": OBS_PER_LIMB,
-                    "act_per_limb": cfg.act_per_limb,
-                    "action_scale": cfg.action_scale,
-                },
-            )
-            for name in EMBODIMENTS
-        }
-        return ModelSpec(
-            kind=self.kind,
-            preset=preset,
-            networks=(policy,),
-            program=programs["humanoid19"],
-            programs=programs,
-            hz=cfg.hz,
-            config=config_dict(cfg),
-        )

@@ -13,7 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.nets.common import ResNet, Transformer
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.common import ResNet, Transformer
+from edgekit.models.vla.config import VLAConfig
 
 
 def feature_hw(size: int, stages: int) -> int:
@@ -81,3 +85,27 @@ class ChunkedVLA(nn.Module):
         # module tracker (and .contiguous() is a no-op view at batch 1)
         queries = self.queries.repeat(b, 1, 1)
         return self.head(self.decoder(queries, memory))
+
+
+class VLA(StackModel):
+    def __init__(self, cfg: VLAConfig) -> None:
+        super().__init__()
+        self.policy = ChunkedVLA(
+            cameras=cfg.cameras,
+            image_size=cfg.image_size,
+            proprio_dim=cfg.proprio_dim,
+            action_dim=cfg.action_dim,
+            chunk=cfg.chunk,
+            vocab=cfg.vocab,
+            instr_len=cfg.instr_len,
+            width=cfg.width,
+            heads=cfg.heads,
+            ffn=cfg.ffn,
+            enc_layers=cfg.enc_layers,
+            dec_layers=cfg.dec_layers,
+            backbone_widths=cfg.backbone_widths,
+            backbone_blocks=cfg.backbone_blocks,
+        )
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy}

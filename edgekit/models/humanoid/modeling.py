@@ -11,7 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.nets.common import MLP, Transformer
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.common import MLP, Transformer
+from edgekit.models.humanoid.config import HumanoidConfig
 
 
 class HSTPolicy(nn.Module):
@@ -36,3 +40,17 @@ class HoverMLP(nn.Module):
 
     def forward(self, obs_history: torch.Tensor) -> torch.Tensor:
         return self.mlp(obs_history.flatten(1))
+
+
+class Humanoid(StackModel):
+    def __init__(self, cfg: HumanoidConfig) -> None:
+        super().__init__()
+        if cfg.arch == "hst":
+            self.policy: nn.Module = HSTPolicy(
+                cfg.obs_dim, cfg.act_dim, cfg.context, cfg.width, cfg.depth, cfg.heads, cfg.ffn
+            )
+        else:
+            self.policy = HoverMLP(cfg.obs_dim, cfg.act_dim, cfg.context, cfg.hidden)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy}

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.export.parity import cosine
 from edgekit.loop import Arrays, LoopProgram, Runtime
-from edgekit.quantize.capture import run_episode
+from edgekit.loop.capture import run_episode
+from edgekit.loop.compare import cosine
 
 
 @dataclass(frozen=True)

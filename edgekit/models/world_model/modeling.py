@@ -19,6 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.world_model.config import WorldModelConfig
+
 
 class RMSNorm(nn.Module):
     """RMS normalisation over ``dim`` (DreamerV3's ``norm: rms``, eps 1e-4) with a scale."""
@@ -234,3 +239,29 @@ class ActorNet(nn.Module):
 
     def forward(self, deter: torch.Tensor, stoch: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.wm.actor(torch.cat([deter, stoch], -1)))
+
+
+class DreamerRSSM(StackModel):
+    def __init__(self, cfg: WorldModelConfig) -> None:
+        super().__init__()
+        self.wm = WorldModel(
+            cfg.deter,
+            cfg.hidden,
+            cfg.stoch,
+            cfg.classes,
+            cfg.blocks,
+            cfg.depth,
+            cfg.units,
+            cfg.action_dim,
+        )
+        self.nets = nn.ModuleDict(
+            {
+                "encoder": EncoderNet(self.wm),
+                "posterior": PosteriorNet(self.wm),
+                "imagine": ImagineNet(self.wm),
+                "actor": ActorNet(self.wm),
+            }
+        )
+
+    def networks(self) -> dict[str, nn.Module]:
+        return dict(self.nets.items())

@@ -2,7 +2,8 @@
 
 An entry owns the presets (typed config dataclasses), builds the torch model with fixed-seed
 initialisation, and describes the model's export and loop contract as a :class:`ModelSpec`.
-Modelling code lives in ``edgekit/nets``; the entry only wires it to the contract.
+Modelling code lives in ``edgekit/models/<kind>/modeling.py``; the entry only wires it to
+the contract.
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ import math
 import torch
 from torch import nn
 
-from edgekit.nets.common import MLP, Transformer
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.common import MLP, Transformer
+from edgekit.models.omni_body.config import OmniBodyConfig
+from edgekit.models.omni_body.program import MORPH_DIM, OBS_PER_LIMB
 
 
 class MorphologyPolicy(nn.Module):
@@ -44,3 +49,15 @@ class MorphologyPolicy(nn.Module):
         x = self.body(x, pad_mask=pad_mask)
         # padded limbs still get (meaningless) outputs from attending to real ones: zero them
         return self.decoder(x) * (~pad_mask).unsqueeze(-1).to(x.dtype)
+
+
+class OmniBody(StackModel):
+    def __init__(self, cfg: OmniBodyConfig) -> None:
+        super().__init__()
+        self.policy = MorphologyPolicy(
+            OBS_PER_LIMB, MORPH_DIM, cfg.act_per_limb, cfg.max_limbs, cfg.width, cfg.depth,
+            cfg.heads, cfg.ffn, cfg.decoder_hidden,
+        )  # fmt: skip
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy}

@@ -11,7 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgekit.nets.common import MLP, ResNet, Transformer
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.common import MLP, ResNet, Transformer
+from edgekit.models.reward_model.config import RewardModelConfig
 
 
 class ClipRewardModel(nn.Module):
@@ -53,3 +57,23 @@ class ClipRewardModel(nn.Module):
         x = self.body(torch.cat([cls, txt, img.reshape(b, t * cams, -1)], dim=1))
         # (B, 1) -> (B,): the spec's output is one score per batch item
         return self.head(x[:, 0]).squeeze(-1)
+
+
+class RewardModel(StackModel):
+    def __init__(self, cfg: RewardModelConfig) -> None:
+        super().__init__()
+        self.reward = ClipRewardModel(
+            frames=cfg.frames,
+            cameras=cfg.cameras,
+            vocab=cfg.vocab,
+            instr_len=cfg.instr_len,
+            width=cfg.width,
+            heads=cfg.heads,
+            ffn=cfg.ffn,
+            depth=cfg.depth,
+            backbone_widths=cfg.backbone_widths,
+            backbone_blocks=cfg.backbone_blocks,
+        )
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"reward": self.reward}

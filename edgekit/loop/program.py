@@ -1,4 +1,4 @@
-"""Control-loop programs: what one tick of the robot's loop runs.
+"""Control-loop programs: what one tick of the robot's loop runs (the program base and registry).
 
 A tick is the whole thing the robot waits for: host-side pre-processing of the raw observation,
 every network call the loop needs (an encoder once, a denoiser K times, an imagination step H
@@ -8,7 +8,7 @@ post-processing that turns network outputs into commands. Programs are written o
 counter, and is timed per stage by whoever drives it.
 
 Programs are registered by name; a manifest stores ``{"name": ..., "params": {...}}`` and
-``edgekit bench`` rebuilds the program from it.
+``edgekit.models.build_program`` rebuilds the program from it (the model kinds register theirs).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from edgekit.registry import Registry
-from edgekit.spec import ProgramSpec, TensorSpec
+from edgekit.spec import TensorSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -118,12 +118,6 @@ PROGRAMS: Registry[type[LoopProgram]] = Registry("loop program")
 def register_program(cls: type[LoopProgram]) -> type[LoopProgram]:
     PROGRAMS.add(cls.name, cls)
     return cls
-
-
-def build_program(spec: ProgramSpec) -> LoopProgram:
-    import edgekit.zoo  # noqa: F401  (registers the zoo's programs)
-
-    return PROGRAMS.get(spec.name)(spec.params)
 
 
 @register_program

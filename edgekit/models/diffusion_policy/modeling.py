@@ -14,7 +14,11 @@ from typing import cast
 import torch
 from torch import nn
 
-from edgekit.nets.common import ResNet, SinusoidalPosEmb, SpatialSoftmax, group_norm
+from edgekit.models.base import (
+    StackModel,
+)
+from edgekit.models.common import ResNet, SinusoidalPosEmb, SpatialSoftmax, group_norm
+from edgekit.models.diffusion_policy.config import DiffusionPolicyConfig
 
 
 class DiffusionObsEncoder(nn.Module):
@@ -163,3 +167,24 @@ class ConditionalUnet1D(nn.Module):
             x = torch.cat([x, skips.pop()], dim=1)
             x = up(res2(res1(x, g), g))
         return self.final_conv(x).transpose(1, 2)
+
+
+class DiffusionPolicy(StackModel):
+    def __init__(self, cfg: DiffusionPolicyConfig) -> None:
+        super().__init__()
+        self.encoder = DiffusionObsEncoder(
+            cfg.obs_horizon,
+            cfg.proprio_dim,
+            cfg.widths,
+            cfg.blocks,
+            cfg.keypoints,
+            cfg.feature_dim,
+            cfg.image_size,
+            cfg.crop,
+        )
+        self.denoiser = ConditionalUnet1D(
+            cfg.action_dim, cfg.cond_dim, cfg.down_dims, cfg.step_embed_dim, cfg.kernel, cfg.groups
+        )
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "denoiser": self.denoiser}

@@ -1,1 +1,0 @@
-"""Modelling code for the zoo: plain torch modules, no edgekit contract."""
