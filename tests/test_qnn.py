@@ -19,6 +19,7 @@ from edgekit.artifacts import load_artifact  # noqa: E402
 from edgekit.errors import BackendMissingError, BadInputError  # noqa: E402
 from edgekit.loop import SingleCall, TickContext  # noqa: E402
 from edgekit.quantize import qnn  # noqa: E402
+from edgekit.runtimes import htp  # noqa: E402
 
 
 class Mlp(torch.nn.Module):
@@ -102,7 +103,7 @@ def test_a16w8_more_faithful_than_a8w8(models, net):
     m = models[net]
     err = {}
     for tag in ("a8w8", "a16w8"):
-        rt = qnn.HtpRuntime({net: m[tag]}, "qcs8550")
+        rt = htp.HtpRuntime({net: m[tag]}, "qcs8550")
         err[tag] = _rel_l2([rt.run(net, f)["y"] for f in m["evals"]], m["ref"])
     print(f"{net} rel-L2 vs FP32: {err}")
     assert err["a16w8"] < 0.02, err
@@ -112,7 +113,7 @@ def test_a16w8_more_faithful_than_a8w8(models, net):
 
 def test_placement_all_on_htp_and_per_channel_layernorm_fallback(models):
     m = models["mlp"]
-    rt = qnn.HtpRuntime({"tensor": m["a16w8"], "channel": m["a16w8pc"]}, "qcs6490")
+    rt = htp.HtpRuntime({"tensor": m["a16w8"], "channel": m["a16w8pc"]}, "qcs6490")
     p = rt.placement()
     t = p["tensor"]
     assert t["fully_on_qnn"] and t["qnn_partitions"] == 1 and not t["cpu_fallback"]
@@ -131,15 +132,15 @@ def test_placement_all_on_htp_and_per_channel_layernorm_fallback(models):
 
 def test_strict_refuses_cpu_fallback(models):
     with pytest.raises(BadInputError, match="fallback"):
-        qnn.HtpRuntime({"m": models["mlp"]["a16w8pc"]}, "qcs8550", strict=True)
-    rt = qnn.HtpRuntime({"m": models["mlp"]["a16w8"]}, "qcs8550", strict=True)
+        htp.HtpRuntime({"m": models["mlp"]["a16w8pc"]}, "qcs8550", strict=True)
+    rt = htp.HtpRuntime({"m": models["mlp"]["a16w8"]}, "qcs8550", strict=True)
     assert rt.placement()["m"]["qnn_nodes"] == rt.placement()["m"]["total_nodes"]
 
 
 def test_runtime_protocol_settings_and_reregistration(models):
     m = models["conv"]
-    a = qnn.HtpRuntime({"policy": m["a8w8"]}, "rb3", threads=2)  # alias of qcs6490
-    b = qnn.HtpRuntime({"policy": m["a8w8"]}, "sd8gen3")  # registers nothing twice
+    a = htp.HtpRuntime({"policy": m["a8w8"]}, "rb3", threads=2)  # alias of qcs6490
+    b = htp.HtpRuntime({"policy": m["a8w8"]}, "sd8gen3")  # registers nothing twice
     s = a.settings()
     assert s["simulator"] is True and "not device latency" in s["note"]
     assert (s["target"], s["htp_arch"], s["soc_model"]) == ("qcs6490", 68, 93)
@@ -171,9 +172,9 @@ def test_compile_context(models, tmp_path, target, arch):
 
 def test_refusals(models, tmp_path):
     with pytest.raises(BackendMissingError, match="v66"):
-        qnn.HtpRuntime({"m": models["mlp"]["a8w8"]}, "qrb5165")
+        htp.HtpRuntime({"m": models["mlp"]["a8w8"]}, "qrb5165")
     with pytest.raises(BadInputError, match="not a Qualcomm HTP target"):
-        qnn.HtpRuntime({"m": models["mlp"]["a8w8"]}, "jetson-orin-nano")
+        htp.HtpRuntime({"m": models["mlp"]["a8w8"]}, "jetson-orin-nano")
     fp32 = models["mlp"]["fp32"]
     with pytest.raises(BadInputError, match="no calibration samples"):
         qnn.qnn_quantize(fp32, tmp_path / "q.onnx", [])
@@ -186,7 +187,7 @@ def test_refusals(models, tmp_path):
 def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # import now raises ImportError
     with pytest.raises(BackendMissingError, match=r"pip install 'edgekit\[qnn\]'"):
-        qnn.HtpRuntime({}, "qcs8550")
+        htp.HtpRuntime({}, "qcs8550")
 
 
 def test_dynamic_batch_is_fixed_to_calibration_shape(tmp_path):
@@ -199,7 +200,7 @@ def test_dynamic_batch_is_fixed_to_calibration_shape(tmp_path):
     )  # fmt: skip
     s = qnn.qnn_quantize(fp32, tmp_path / "dyn.qdq.onnx", _signals((1, 32), 4, 0), 16)
     assert s["fixed_shapes"] == {"x": [1, 32]}
-    rt = qnn.HtpRuntime({"m": tmp_path / "dyn.qdq.onnx"}, "qcs8550")
+    rt = htp.HtpRuntime({"m": tmp_path / "dyn.qdq.onnx"}, "qcs8550")
     assert rt.placement()["m"]["fully_on_qnn"]
 
 

@@ -152,7 +152,7 @@ def _simulator_check(contexts: dict[str, str], tgt: Target, program: Any, seed: 
     import numpy as np
 
     from edgekit.loop import TickContext
-    from edgekit.quantize.qnn import HtpRuntime
+    from edgekit.runtimes.htp import HtpRuntime
 
     rt = HtpRuntime({n: Path(p) for n, p in contexts.items()}, tgt.name)
     program.reset(seed)

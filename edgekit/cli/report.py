@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgekit.bench.api import BenchReport
-from edgekit.bench.estimated import EstimateReport
 from edgekit.cli.render import line, plain, si, table, verdict
-from edgekit.distill.api import DistillResult
-from edgekit.quantize.api import QuantizeResult
+
+if TYPE_CHECKING:  # renderers read results; importing them would import torch (distill)
+    from edgekit.bench.api import BenchReport
+    from edgekit.bench.estimated import EstimateReport
+    from edgekit.distill.api import DistillResult
+    from edgekit.quantize.api import QuantizeResult
 
 
 def _host_cpu() -> str:

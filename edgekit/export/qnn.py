@@ -55,7 +55,8 @@ def export_qnn(
     from edgekit.calib import synthesize_for_program
     from edgekit.loop.fidelity import tick_fidelity, worst_error
     from edgekit.models import build_program
-    from edgekit.quantize.qnn import HtpRuntime, compile_context, htp_provider_options
+    from edgekit.quantize.qnn import compile_context
+    from edgekit.runtimes.htp import HtpRuntime, htp_provider_options
 
     out = Path(out)
     q_target = _quantized_for(source)

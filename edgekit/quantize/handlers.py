@@ -95,7 +95,7 @@ def _host_label(target: Target) -> str:
 def check_htp(target: Target) -> None:
     """Qualcomm targets: the QNN backend is installed and can build for this HTP, before work."""
     if target.family == "qualcomm":
-        from edgekit.quantize.qnn import htp_provider_options
+        from edgekit.runtimes.htp import htp_provider_options
 
         htp_provider_options(target.name)
 
@@ -135,7 +135,8 @@ def prepare_all(ctx: Context, scheme: Scheme) -> dict[str, PreparedNetwork]:
 def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
     """A8W8 first; A16W8 only when the error budget needs it. If neither meets the budget the
     better one is kept (16-bit activations are not always better on the HTP: see qnn.py)."""
-    from edgekit.quantize.qnn import HtpRuntime, qnn_quantize
+    from edgekit.quantize.qnn import qnn_quantize
+    from edgekit.runtimes.htp import HtpRuntime
 
     tried: list[dict[str, Any]] = []
     best: tuple[float, Outcome] | None = None

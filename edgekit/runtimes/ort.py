@@ -1,0 +1,72 @@
+"""onnxruntime (the default runtime): one InferenceSession per network, CPU provider.
+
+The thread count is always explicit, and spin-waiting is off unless asked for: on a robot,
+spinning threads steal cores from the rest of the control stack, and on small machines they make
+timings flip between two levels (see README, "Measuring").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BadInputError
+from edgekit.loop import Arrays
+
+
+class OrtRuntime:
+    """One onnxruntime InferenceSession per network, CPU execution provider."""
+
+    name = "ort"
+
+    def __init__(
+        self,
+        files: dict[str, Path],
+        threads: int,
+        spinning: bool = False,
+        optimize: bool = True,
+        providers: list[Any] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.threads, self.spinning, self.optimize = threads, spinning, optimize
+        self.sessions: dict[str, Any] = {}
+        self.outputs: dict[str, list[str]] = {}
+        for net, path in files.items():
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+            so.graph_optimization_level = (
+                ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                if optimize
+                else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            )
+            so.log_severity_level = 3
+            try:
+                sess = ort.InferenceSession(
+                    str(path), so, providers=providers or ["CPUExecutionProvider"]
+                )
+            except Exception as e:  # ORT raises its own exception types
+                raise BadInputError(f"{path}: onnxruntime cannot load it ({e})") from None
+            self.sessions[net] = sess
+            self.outputs[net] = [o.name for o in sess.get_outputs()]
+
+    def run(self, network: str, feeds: Arrays) -> Arrays:
+        return dict(
+            zip(self.outputs[network], self.sessions[network].run(None, feeds), strict=True)
+        )
+
+    def settings(self) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        return {
+            "runtime": "onnxruntime",
+            "version": ort.__version__,
+            "provider": "CPUExecutionProvider",
+            "intra_op_threads": self.threads,
+            "inter_op_threads": 1,
+            "allow_spinning": self.spinning,
+            "graph_optimization": "all" if self.optimize else "disabled",
+        }
