@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 from edgekit.artifacts import load_artifact  # noqa: E402
 from edgekit.errors import BackendMissingError, BadInputError  # noqa: E402
+from edgekit.export import qnn as export_qnn_mod  # noqa: E402
 from edgekit.loop import SingleCall, TickContext  # noqa: E402
 from edgekit.quantize import qnn  # noqa: E402
 from edgekit.runtimes import htp  # noqa: E402
@@ -158,7 +159,7 @@ def test_runtime_protocol_settings_and_reregistration(models):
 @pytest.mark.parametrize(("target", "arch"), [("qcs6490", 68), ("qcs8550", 73)])
 def test_compile_context(models, tmp_path, target, arch):
     m = models["mlp"]
-    r = qnn.compile_context(m["a16w8"], tmp_path / target, target, feeds=m["evals"][0])
+    r = export_qnn_mod.compile_context(m["a16w8"], tmp_path / target, target, feeds=m["evals"][0])
     ctx = Path(r["context_model"])
     assert ctx.name == "mlp.a16w8_ctx.onnx" and ctx.exists()
     assert len(r["context_binaries"]) == 1 and Path(r["context_binaries"][0]).suffix == ".bin"

@@ -231,14 +231,11 @@ def _runtime(
     source: Source, runtime: str, threads: int, spinning: bool, notes: list[str], workdir: Path
 ) -> Any:
     if runtime == "ort":
-        if isinstance(source, TorchSource):
-            from edgekit.export.onnx import export_onnx
+        from edgekit.export.onnx import ensure_onnx
 
-            result = export_onnx(source, workdir / "onnx", tick_checks=0)
+        if isinstance(source, TorchSource):
             notes.append("exported to ONNX on the fly (parity checked) for this run")
-            files = {n: workdir / "onnx" / e["file"] for n, e in result.manifest.files.items()}
-        else:
-            files = source.files
+        files = ensure_onnx(source, workdir / "onnx")
         return OrtRuntime(files, threads=threads, spinning=spinning)
     if runtime == "tensorrt":
         from edgekit.runtimes import TrtRuntime

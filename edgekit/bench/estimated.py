@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import BadInputError, GateFailed
-from edgekit.loader import OnnxSource, Source, TorchSource
+from edgekit.loader import Source, TorchSource
 from edgekit.targets import Target
 
 ACT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int16": 2.0, "int8": 1.0}
@@ -102,15 +102,11 @@ def estimate_bench(
 
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-estimate-") as work:
-        if isinstance(source, TorchSource):
-            from edgekit.export.onnx import export_onnx
+        from edgekit.export.onnx import ensure_onnx
 
-            res = export_onnx(source, Path(work) / "onnx", tick_checks=0)
-            files = {n: res.out / e["file"] for n, e in res.manifest.files.items()}
+        if isinstance(source, TorchSource):
             notes.append("exported to ONNX on the fly to count its ops")
-        else:
-            assert isinstance(source, OnnxSource)
-            files = dict(source.files)
+        files = ensure_onnx(source, Path(work) / "onnx")
         quantized = _has_qdq(files)
         prec = precision_for(tgt, precision, quantized)
         est = estimate_tick(files, program, target_machine(tgt), prec, ACT_BYTES[prec], seed)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.eval.envs import Observer, Task
-from edgekit.loader import OnnxSource, Source
+from edgekit.loader import Source
 
 
 @dataclass
@@ -108,7 +108,9 @@ def rollout(
 
     kind = source.spec.kind
     with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as work:
-        files = _onnx_files(source, Path(work))
+        from edgekit.export.onnx import ensure_onnx
+
+        files = ensure_onnx(source, Path(work) / "fp32")
         rt = OrtRuntime(files, threads=threads or default_threads())
         prog, _ = resolve_program(source, program, {})
         env = task.make(render=kind == "diffusion-policy")
@@ -154,15 +156,6 @@ def _actions(out: dict[str, np.ndarray]) -> list[np.ndarray]:
     if "joint_targets" in out:
         return [np.clip(out["joint_targets"], -1.0, 1.0).astype(np.float32)]
     return [np.clip(out["action"], -1.0, 1.0).astype(np.float32)]
-
-
-def _onnx_files(source: Source, work: Path) -> dict[str, Path]:
-    if isinstance(source, OnnxSource):
-        return dict(source.files)
-    from edgekit.export.onnx import export_onnx
-
-    res = export_onnx(source, work / "fp32", tick_checks=0)
-    return {n: res.out / e["file"] for n, e in res.manifest.files.items()}
 
 
 def record_observations(

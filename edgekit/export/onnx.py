@@ -40,6 +40,15 @@ class ExportResult:
         return {"out": str(self.out), "manifest": self.manifest.to_dict()}
 
 
+def ensure_onnx(source: Source, work: Path, tick_checks: int = 0) -> dict[str, Path]:
+    """The ONNX file of every network of ``source``: its own files for ONNX sources and
+    artifacts, else an export into ``work`` (parity checked on ``tick_checks`` whole ticks)."""
+    if isinstance(source, OnnxSource):
+        return dict(source.files)
+    res = export_onnx(source, work, tick_checks=tick_checks)
+    return {n: res.out / e["file"] for n, e in res.manifest.files.items()}
+
+
 def export_onnx(
     source: Source,
     out: str | Path,

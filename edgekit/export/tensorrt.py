@@ -29,7 +29,7 @@ from typing import Any
 
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import BackendMissingError, BadInputError
-from edgekit.loader import OnnxSource, Source, TorchSource, source_info
+from edgekit.loader import Source, TorchSource, source_info
 
 # Kept in FP32 in FP16 graphs: accumulations and transcendental ranges that FP16 gets wrong.
 FP16_KEEP_FP32 = [
@@ -79,7 +79,9 @@ def export_tensorrt(
         _require_gpu()
     out = Path(out)
     with staging_dir(out, force) as tmp:
-        files = _onnx_files(source, tmp / ".src")
+        from edgekit.export.onnx import ensure_onnx
+
+        files = ensure_onnx(source, tmp / ".src", tick_checks=1)
         has_qdq = {
             n: _has_qdq(onnx.load(str(p), load_external_data=False)) for n, p in files.items()
         }
@@ -178,16 +180,6 @@ def _require_gpu() -> Any:
             "without --build the artifact holds the build plan to run on the device"
         )
     return trt
-
-
-def _onnx_files(source: Source, work: Path) -> dict[str, Path]:
-    if isinstance(source, OnnxSource):
-        return dict(source.files)
-    assert isinstance(source, TorchSource)
-    from edgekit.export.onnx import export_onnx
-
-    res = export_onnx(source, work, tick_checks=1)
-    return {n: work / e["file"] for n, e in res.manifest.files.items()}
 
 
 def _has_qdq(model: Any) -> bool:

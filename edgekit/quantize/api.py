@@ -22,8 +22,9 @@ from edgekit.artifacts import (
     write_manifest,
 )
 from edgekit.errors import BadInputError, GateFailed, InputSpecError
+from edgekit.export.onnx import ensure_onnx
 from edgekit.isa import host_isa
-from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
+from edgekit.loader import Source, load, source_info
 from edgekit.loop import LoopProgram
 from edgekit.loop.capture import capture
 from edgekit.loop.fidelity import FidelityRow, tick_fidelity, worst_error
@@ -102,7 +103,7 @@ def quantize(
     threads = default_threads()
     with tempfile.TemporaryDirectory(prefix="edgekit-quantize-") as tmpdir:
         work = Path(tmpdir)
-        fp32_files = _fp32_files(source, work)
+        fp32_files = ensure_onnx(source, work / "fp32", tick_checks=1)
         fp32 = OrtRuntime(fp32_files, threads=threads)
         feeds, ran = capture(
             programs, fp32, calib_set.observations(), config.max_feeds, config.seed
@@ -199,16 +200,6 @@ def _programs(source: Source) -> dict[str, LoopProgram]:
         if name != first:
             out[name] = build_program(p)
     return out
-
-
-def _fp32_files(source: Source, work: Path) -> dict[str, Path]:
-    if isinstance(source, OnnxSource):
-        return dict(source.files)
-    assert isinstance(source, TorchSource)
-    from edgekit.export.onnx import export_onnx
-
-    res = export_onnx(source, work / "fp32", tick_checks=1)
-    return {n: work / "fp32" / e["file"] for n, e in res.manifest.files.items()}
 
 
 def _report(

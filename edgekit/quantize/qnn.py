@@ -23,7 +23,6 @@ onnxruntime 1.32 + onnxruntime-qnn 2.7 (QNN 2.51):
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,7 @@ from edgekit.errors import BadInputError
 from edgekit.loop import Arrays
 from edgekit.quantize.int8 import quiet, unshare_initializers
 from edgekit.runtimes.htp import (
-    EP_NAME,
     HtpRuntime,
-    htp_provider_options,
-    session,
-    versions,
 )
 
 
@@ -118,67 +113,6 @@ def qnn_quantize(
         "fixed_shapes": fixed,
         "quantize_linear": ops.count("QuantizeLinear"),
         "dequantize_linear": ops.count("DequantizeLinear"),
-    }
-
-
-def compile_context(
-    qdq_path: Path, out_dir: Path, target: str, feeds: Arrays | None = None
-) -> dict[str, Any]:
-    """Write ``<name>_ctx.onnx`` + its QNN context ``.bin`` for the target's HTP arch, load it
-    back in a new session and compare it with the QDQ model on ``feeds`` (default: seeded
-    normal data of the model's input shapes; this is an equality check, not calibration)."""
-    import onnx
-
-    qdq_path, out_dir = Path(qdq_path), Path(out_dir)
-    name, opts = htp_provider_options(target)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ctx_name = f"{qdq_path.stem}_ctx.onnx"
-    staging = Path(tempfile.mkdtemp(prefix=".ctx.tmp-", dir=out_dir))
-    try:
-        extra = {
-            "ep.context_enable": "1",
-            "ep.context_embed_mode": "0",
-            "ep.context_file_path": str(staging / ctx_name),
-        }
-        session(qdq_path, opts, 1, config=extra)
-        ctx_model = onnx.load(str(staging / ctx_name), load_external_data=False)
-        attrs = [
-            {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
-            for n in ctx_model.graph.node
-            if n.op_type == "EPContext"
-        ]
-        # embed_mode 0: the main EPContext node names the .bin holding every partition's graph
-        bins = [a["ep_cache_context"].decode() for a in attrs if a.get("main_context") == 1]
-        for f in [ctx_name, *bins]:
-            (staging / f).replace(out_dir / f)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    ctx_path = out_dir / ctx_name
-    ref = HtpRuntime({"qdq": qdq_path}, name)
-    back = HtpRuntime({"ctx": ctx_path}, name)
-    if feeds is None:
-        rng = np.random.default_rng(0)
-        feeds = {
-            i.name: rng.standard_normal(i.shape).astype(np.float32)
-            if "float" in i.type
-            else np.zeros(i.shape, np.int64 if "int64" in i.type else np.int32)
-            for i in ref.sessions["qdq"].get_inputs()
-        }
-    a, b = ref.run("qdq", feeds), back.run("ctx", feeds)
-    diff = max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in a)
-    meta = {p.key: p.value for p in ctx_model.metadata_props}
-    return {
-        "target": name,
-        "htp_arch": int(opts["htp_arch"]),
-        "soc_model": int(opts.get("soc_model", 0)),
-        "context_model": str(ctx_path),
-        "context_binaries": [str(out_dir / b) for b in bins],
-        "sizes": {f.name: f.stat().st_size for f in [ctx_path, *(out_dir / b for b in bins)]},
-        "ep_sdk_version": attrs[0].get("ep_sdk_version", b"").decode() if attrs else "",
-        "ep_compatibility": meta.get(f"ep_compatibility_info.{EP_NAME}", ""),
-        "context_placement": back.placement()["ctx"],
-        "max_abs_diff": diff,
-        **versions(),
     }
 
 
