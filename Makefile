@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check edgekit tests benchmarks calib_data
 	$(BIN)/ruff format --check edgekit tests benchmarks calib_data
 	$(BIN)/mypy edgekit
+	PYTHONPATH=. $(BIN)/lint-imports
 
 # qemu-user lets tests/test_isa.py run the INT8 kernels of an AVX2-only x86 CPU on any x86 host
 # (apt-get, as root; elsewhere that check runs only on an AVX2 host and says so).

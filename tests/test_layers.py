@@ -1,0 +1,70 @@
+"""The house's shape: stages point one way (import-linter), and the robot side runs without torch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Runs in a fresh interpreter where ``import torch`` fails, as on a robot without torch.
+NO_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed here")
+
+sys.meta_path.insert(0, NoTorch())
+from edgekit.cli import main
+
+for argv in {runs!r}:
+    sys.argv = ["edgekit", *argv]
+    try:
+        main()
+    except SystemExit as e:
+        if e.code:
+            raise SystemExit(f"{{argv}} exited {{e.code}}")
+
+import edgekit
+report = edgekit.bench({artifact!r}, ticks=3, warmup=0, budget_ms=60000)
+assert report.passed and report.stats.n == 3
+print("torch loaded:", any(m == "torch" or m.startswith("torch.") for m in sys.modules))
+"""
+
+
+def test_bench_and_eval_of_an_exported_artifact_need_no_torch(humanoid_artifact, tmp_path):
+    pytest.importorskip("gymnasium")
+    from edgekit.export import export_onnx
+    from edgekit.loader import load
+
+    reacher = tmp_path / "reacher"
+    export_onnx(load("zoo:humanoid:reacher"), reacher)
+    runs = [
+        ["bench", str(humanoid_artifact), "--ticks", "3", "--warmup", "0", "--budget-ms", "6e4"],
+        ["bench", str(humanoid_artifact), "--target", "jetson-orin-nx"],  # an estimate
+        ["eval", str(reacher), "--env", "reacher", "--episodes", "1", "--teacher", "none"],
+    ]
+    code = NO_TORCH.format(runs=runs, artifact=str(humanoid_artifact))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "torch loaded: False" in r.stdout
+
+
+def test_import_layer_contract():
+    """pyproject.toml's [tool.importlinter] contracts: no back-edges, no torch in the core."""
+    exe = shutil.which("lint-imports", path=os.path.dirname(sys.executable))
+    if exe is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([exe], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "0 broken" in r.stdout
