@@ -1,4 +1,4 @@
-"""The house's shape: stages point one way (import-linter), and the robot side runs without torch."""
+"""The house's shape: stages point one way (import-linter); the robot side runs without torch."""
 
 from __future__ import annotations
 
