@@ -61,7 +61,8 @@ def bench(
     from edgekit.bench.api import parse_loop_params
     from edgekit.bench.estimated import EstimateReport
     from edgekit.cli.guard import check_json
-    from edgekit.cli.report import print_bench, print_estimate, write_json
+    from edgekit.cli.render.bench import print_bench, print_estimate
+    from edgekit.cli.render.json_report import write_json
     from edgekit.errors import BudgetMissed
     from edgekit.targets import get_target
 

@@ -73,7 +73,8 @@ def distill(
     """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.guard import claimed
-    from edgekit.cli.report import print_distill, train_progress, write_json
+    from edgekit.cli.render.distill import print_distill, train_progress
+    from edgekit.cli.render.json_report import write_json
     from edgekit.distill import DistillConfig, DistillGateFailed
     from edgekit.distill import distill as run_distill
     from edgekit.distill.api import check_resume

@@ -40,7 +40,8 @@ def eval_cmd(
 ) -> None:
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
     from edgekit.cli.guard import check_json
-    from edgekit.cli.report import print_eval, write_json
+    from edgekit.cli.render.eval import print_eval
+    from edgekit.cli.render.json_report import write_json
     from edgekit.eval import EvalGateFailed, evaluate, get_task
 
     get_task(env)  # unknown task: fail before loading anything

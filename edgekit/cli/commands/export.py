@@ -68,13 +68,11 @@ def _export(
     precision: str,
     build: bool,
 ) -> None:
-    from edgekit.cli.render import line
+    from edgekit.cli.render.export import print_onnx, print_qnn, print_tensorrt
     from edgekit.errors import BadInputError
     from edgekit.export import FORMATS
 
     if fmt == "qnn":
-        from edgekit.cli.report import print_qnn
-
         print_qnn(
             FORMATS[fmt](
                 source, out, target=target, strict=strict, max_error=max_error, force=force
@@ -82,8 +80,6 @@ def _export(
         )
         return
     if fmt == "tensorrt":
-        from edgekit.cli.report import print_tensorrt
-
         if strict or max_error is not None:
             raise BadInputError("--strict/--max-error apply to --format qnn")
         print_tensorrt(
@@ -100,12 +96,4 @@ def _export(
         return
     if target is not None or strict or max_error is not None or build:
         raise BadInputError("--target/--strict/--max-error/--build apply to --format qnn/tensorrt")
-    result = FORMATS[fmt](source, out, force=force, check_parity=not no_parity)
-    m = result.manifest
-    line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")
-    for r in result.parity:
-        status = "ok" if r.ok else "FAIL"
-        line(
-            f"  parity {r.scope:7s} {r.name}.{r.output}: max-abs {r.max_abs:.2e} "
-            f"(limit {r.limit:.2e}), cosine {r.cosine:.6f}  {status}"
-        )
+    print_onnx(FORMATS[fmt](source, out, force=force, check_parity=not no_parity), out)

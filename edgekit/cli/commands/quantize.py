@@ -48,7 +48,8 @@ def quantize(
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.guard import claimed
-    from edgekit.cli.report import print_quantize, write_json
+    from edgekit.cli.render.json_report import write_json
+    from edgekit.cli.render.quantize import print_quantize
     from edgekit.quantize import QuantizeConfig, QuantizeGateFailed
     from edgekit.quantize import quantize as run_quantize
     from edgekit.targets import get_target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +36,8 @@ def run_recipe(
     report.json, junit.xml, summary.md and latency plots to the run folder (exit 1: a gate
     failed)."""
     from edgekit.cli.guard import claimed
-    from edgekit.cli.report import print_run, run_progress
+    from edgekit.cli.render.json_report import emit_json
+    from edgekit.cli.render.run import print_run, run_progress
     from edgekit.errors import GateFailed
     from edgekit.run import RunError, load_recipe
     from edgekit.run import run as run_lib
@@ -58,27 +58,13 @@ def run_recipe(
             )
         except RunError as e:
             result = e.result
-            _emit_json(json_out, result.report)
+            emit_json(json_out, result.report)
             if not quiet:
                 print_run(result)
             raise
-    _emit_json(json_out, result.report)
+    emit_json(json_out, result.report)
     if not quiet:
         print_run(result)
     if not result.passed:
         failed = [g["name"] for g in result.report["gates"] if g["status"] == "failed"]
         raise GateFailed(f"{len(failed)} gate(s) failed: {'; '.join(failed)}")
-
-
-def _emit_json(json_out: str | None, report: dict[str, object]) -> None:
-    import json
-
-    if json_out is None:
-        return
-    text = json.dumps(report, indent=2) + "\n"
-    if json_out == "-":
-        sys.stdout.write(text)
-    else:
-        from edgekit.destinations import write_text_atomic
-
-        write_text_atomic(json_out, text, "--json")
