@@ -29,8 +29,7 @@ from edgekit.artifacts import load_artifact
 from edgekit.bench.runner import time_ticks
 from edgekit.calib import save_calibration, synthesize_for_program
 from edgekit.distill import DistillConfig, distill
-from edgekit.distill.api import run_chunks
-from edgekit.distill.steps import action_error, teacher_params
+from edgekit.distill.steps import action_error, run_chunks, teacher_params
 from edgekit.export import export_onnx
 from edgekit.loader import TorchSource, load
 from edgekit.loop import build_program
