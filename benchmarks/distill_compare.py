@@ -28,8 +28,7 @@ from common import markdown, p50_ms, round_robin, save
 from edgekit.artifacts import load_artifact
 from edgekit.calib import save_calibration, synthesize_for_program
 from edgekit.distill import DistillConfig, distill
-from edgekit.distill.api import run_chunks
-from edgekit.distill.steps import action_error, teacher_params
+from edgekit.distill.steps import action_error, run_chunks, teacher_params
 from edgekit.export import export_onnx
 from edgekit.loader import TorchSource, load
 from edgekit.loop.timing import time_ticks

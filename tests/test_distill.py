@@ -16,8 +16,14 @@ import torch
 
 from edgekit.artifacts import load_artifact
 from edgekit.distill import DistillConfig, distill
-from edgekit.distill.api import checkpoint_dir, run_chunks
-from edgekit.distill.steps import ddim_step, sampler_program, step_coefs, student_params
+from edgekit.distill.api import checkpoint_dir
+from edgekit.distill.steps import (
+    ddim_step,
+    run_chunks,
+    sampler_program,
+    step_coefs,
+    student_params,
+)
 from edgekit.loader import load
 from edgekit.runtimes import TorchRuntime
 from edgekit.zoo import ZOO

@@ -188,12 +188,12 @@ def test_hostile_os(case, hostile):
     ids=lambda a: " ".join(a[:1] + a[-2:-1]),
 )
 def test_unwritable_destination_fails_before_the_model_loads(argv, cli, tmp_path, monkeypatch):
-    import edgekit.cli
+    import edgekit.cli.options
 
     def loaded(*args: object) -> None:
         pytest.fail("the model was loaded: the destination was not checked first")
 
-    monkeypatch.setattr(edgekit.cli, "_load", loaded)
+    monkeypatch.setattr(edgekit.cli.options, "load_source", loaded)
     (tmp_path / "F").write_text("")
     subst = {"F/q": tmp_path / "F/q", "F/s": tmp_path / "F/s", "F/b.json": tmp_path / "F/b.json"}
     subst |= {"Q": tmp_path / "Q", "S": tmp_path / "S", "no/such/e.json": tmp_path / "no/e.json"}
@@ -254,11 +254,13 @@ def test_disk_full_while_writing_is_exit_2_and_leaves_nothing(cli, mount):
 
 
 def test_full_disk_is_found_before_the_work(cli, mount, monkeypatch):
-    import edgekit.cli
+    import edgekit.cli.options
 
     full = mount("size=4k")
     (full / "filler").write_bytes(b"x" * 4096)
-    monkeypatch.setattr(edgekit.cli, "_load", lambda *a: pytest.fail("loaded the model"))
+    monkeypatch.setattr(
+        edgekit.cli.options, "load_source", lambda *a: pytest.fail("loaded the model")
+    )
     r = cli("quantize", "zoo:humanoid:tiny", "--calib", "synthetic", "--out", full / "q")
     check_clean_error(r.code, r.err, 2, (f"--out {full / 'q'}", "No space left on device"))
     assert [p.name for p in full.iterdir()] == ["filler"]

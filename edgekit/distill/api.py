@@ -12,18 +12,21 @@ Checkpoints go to ``OUT.ckpt/`` next to the output folder (rank 0 writes them); 
 when the artifact is written, and ``resume=True`` continues from it. ``resume=True`` without a
 checkpoint is an error; a new run over an existing checkpoint is refused unless ``force=True``,
 which discards it (see :func:`check_resume`).
+
+Each mode's student set-up and fidelity check live with its objective: :mod:`.outputs`
+(width/depth students) and :mod:`.steps` (few-step samplers); :mod:`.measure` adds the size,
+FLOPs and latency of teacher and student.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +41,11 @@ from edgekit.artifacts import (
 )
 from edgekit.distill import dist as distmod
 from edgekit.distill.config import DistillConfig
-from edgekit.distill.students import make_student
-from edgekit.distill.train import Objective, TrainConfig, train
+from edgekit.distill.measure import facts, latency
+from edgekit.distill.train import TrainConfig, train
 from edgekit.errors import BadInputError, GateFailed, InputSpecError, ModelLoadError
 from edgekit.loader import Source, TorchSource, load, source_info
-from edgekit.loop import Arrays, LoopProgram, TickContext
+from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
 from edgekit.spec import ProgramSpec
 
@@ -166,13 +169,15 @@ def _distill(
     data_info.update(train_observations=len(train_obs), holdout_observations=len(holdout_obs))
     torch.manual_seed(config.seed)
 
+    from edgekit.distill import outputs, steps
+
     live = progress is not None and ctx.is_main  # held-out error on the progress bar
     if config.mode == "steps":
-        objective, student_src, how, extra = _steps_setup(
+        objective, student_src, how, extra = steps.setup(
             source, pname, pspec, train_obs, config, holdout_obs if live else []
         )
     else:
-        objective, student_src, how, extra = _outputs_setup(
+        objective, student_src, how, extra = outputs.setup(
             source, train_obs, config, holdout_obs if live else []
         )
     settings = _settings_hash(source, student_src, config, data_info)
@@ -219,8 +224,8 @@ def _distill(
         report = {
             "mode": config.mode,
             "method": extra.pop("method"),
-            "teacher": _facts(source, pname),
-            "student": {"how": how, **_facts(student_src, None)},
+            "teacher": facts(source, pname),
+            "student": {"how": how, **facts(student_src, None)},
             "data": {**data_info, **extra.pop("data", {})},
             "training": {
                 **{k: v for k, v in config.training_settings().items() if k != "student"},
@@ -242,7 +247,7 @@ def _distill(
         ctx.barrier()
 
 
-# --- set-up per mode -------------------------------------------------------------------------
+# --- teacher program, observations, settings ------------------------------------------------
 
 
 def _teacher_program(source: TorchSource, config: DistillConfig) -> tuple[str, ProgramSpec]:
@@ -301,142 +306,7 @@ def _settings_hash(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _outputs_setup(
-    source: TorchSource,
-    train_obs: list[Arrays],
-    config: DistillConfig,
-    holdout_obs: list[Arrays],
-) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
-    from edgekit.distill.outputs import OutputObjective, pool_feeds
-    from edgekit.loop.capture import capture
-    from edgekit.runtimes import TorchRuntime
-
-    student = make_student(source, config)
-    programs = {n: build_program(p) for n, p in (source.spec.programs or {}).items()}
-    programs = programs or {"default": build_program(source.spec.program)}
-    runtime = TorchRuntime(source.networks, source.spec, threads=_threads())
-    feeds, ran = capture(programs, runtime, train_obs, config.max_feeds, config.seed)
-    if not feeds:
-        raise InputSpecError(
-            "the observations fit no loop program of the teacher: check their names/shapes"
-        )
-    specs = {n.name: n for n in source.spec.networks}
-    pools = pool_feeds(feeds, specs, config.seed)
-    objective = OutputObjective(
-        source.networks,
-        student.source.networks,
-        specs,
-        pools,
-        jitter=config.jitter,
-        feature_weight=config.feature_weight,
-        seed=config.seed,
-    )
-    if holdout_obs:
-        held, _ = capture(programs, runtime, holdout_obs, 32, config.seed)
-        objective.holdout = {
-            n: {k: v[:256] for k, v in rows.items()}
-            for n, rows in pool_feeds(held, specs, config.seed).items()
-            if n in pools
-        }
-    untrained = sorted(set(specs) - set(pools))
-    if untrained:
-        raise InputSpecError(
-            f"the observations reach no program that calls network(s) {untrained}; they "
-            "cannot be distilled"
-        )
-    rows = {n: len(next(iter(p.values()))) for n, p in pools.items()}
-    return (
-        objective,
-        student.source,
-        student.how,
-        {
-            "method": "output matching (normalised MSE per float output) + FitNets hint on "
-            "the input of the last Linear; inputs captured from the teacher's loop programs "
-            "with mixup + jitter; AdamW, warm-up + cosine, EMA, grad clipping",
-            "data": {"programs": ran, "pool_rows": rows},
-            "training": {"feature_hints": objective.hints},
-        },
-    )
-
-
-def _steps_setup(
-    source: TorchSource,
-    pname: str,
-    pspec: ProgramSpec,
-    train_obs: list[Arrays],
-    config: DistillConfig,
-    holdout_obs: list[Arrays],
-) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
-    import torch
-
-    from edgekit.distill import steps
-
-    if pspec.name != steps.SAMPLER or "denoiser" not in source.networks:
-        raise BadInputError(
-            f"--denoise-steps: {source.ref} program {pname!r} is {pspec.name!r}; step "
-            f"distillation needs a {steps.SAMPLER!r} program that repeats a denoiser"
-        )
-    k = int(pspec.params["num_inference_steps"])
-    n = int(config.denoise_steps or 0)
-    if n >= k:
-        raise BadInputError(f"--denoise-steps {n}: the teacher ({pname}) already makes {k} calls")
-    teacher_program = build_program(pspec)
-    conds = steps.encode(source.networks["encoder"], train_obs, teacher_program)
-    objective = steps.StepObjective(
-        source.networks["denoiser"], conds, dict(pspec.params), n, k, config.jitter
-    )
-    if holdout_obs:
-        cond = steps.encode(source.networks["encoder"], holdout_obs, teacher_program)
-        gen = torch.Generator().manual_seed(config.seed + 1)
-        x = torch.randn((len(cond), *objective.shape), generator=gen)
-        objective.holdout = {"x": x, "cond": cond}
-    sprog = ProgramSpec(steps.SAMPLER, steps.student_params(dict(pspec.params), n, k), pspec.hz)
-    name = f"distilled{n}"
-    spec = replace(source.spec, program=sprog, programs={name: sprog})
-    container = copy.copy(source.module)
-    networks = {"encoder": source.networks["encoder"], "denoiser": objective.student}
-    student = TorchSource(f"{source.ref} (student)", spec, container, networks, "")
-    det = "DDIM" if pspec.params.get("scheduler") == "ddim" else "DDIM (deterministic ODE of)"
-    return (
-        objective,
-        student,
-        f"{n}-step DDIM sampler on every {k // n}th step of the teacher's grid "
-        f"{sprog.params['timesteps']}, denoiser initialised from the teacher's; teacher {pname}",
-        {
-            "method": "progressive distillation (Salimans & Ho 2022) in one round: the "
-            f"student's {n}-step rollout regressed onto the teacher's {det}-{k} states at the "
-            "same timesteps, from the same noise and cond; AdamW, warm-up + cosine, EMA, "
-            "grad clipping",
-            "data": {"conds": len(conds)},
-            "training": {"teacher_steps": k, "student_steps": n},
-        },
-    )
-
-
-def _threads() -> int:
-    from edgekit.runtimes import default_threads
-
-    return default_threads()
-
-
-# --- report ----------------------------------------------------------------------------------
-
-
-def _facts(src: TorchSource, program: str | None) -> dict[str, Any]:
-    from edgekit.inspect import tick_flops
-
-    params = {id(p): p.numel() for net in src.networks.values() for p in net.parameters()}
-    if program not in src.spec.programs:  # a model without named programs: its default one
-        program = None
-    pspec = src.spec.programs[program] if program else src.spec.program
-    return {
-        "ref": src.ref,
-        "program": program or next(iter(src.spec.programs), "default"),
-        "calls_per_tick": build_program(pspec).calls_per_tick(),
-        "params": int(sum(params.values())),
-        "flops_per_tick": tick_flops(src, program),
-        "config": src.spec.config,
-    }
+# --- export, fidelity, gate, artifact ----------------------------------------------------------
 
 
 def _finish(
@@ -449,10 +319,11 @@ def _finish(
     report: dict[str, Any],
     force: bool,
 ) -> DistillResult:
+    from edgekit.distill import outputs, steps
     from edgekit.export.onnx import export_onnx
-    from edgekit.runtimes import OrtRuntime
+    from edgekit.runtimes import OrtRuntime, default_threads
 
-    threads = _threads()
+    threads = default_threads()
     with tempfile.TemporaryDirectory(prefix="edgekit-distill-") as tmpdir:
         work = Path(tmpdir)
         t_exp = export_onnx(source, work / "teacher", check_parity=False)
@@ -462,11 +333,11 @@ def _finish(
         t_rt = OrtRuntime(t_files, threads=threads)
         s_rt = OrtRuntime(s_files, threads=threads)
         if config.mode == "steps":
-            fid = _step_fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
+            fid = steps.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
         else:
-            fid = _tick_fidelity(source, t_rt, s_rt, holdout, config.seed)
+            fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)
         report["fidelity"] = fid
-        report["latency"] = _latency(source, student, pname, t_rt, s_rt, config, threads)
+        report["latency"] = latency(source, student, pname, t_rt, s_rt, config, threads)
         gate = {"max_error": config.max_error, "metric": fid["headline"]["metric"]}
         result = DistillResult(out, config, report)
         gate["passed"] = result.passed
@@ -508,110 +379,3 @@ def _save_weights(student: TorchSource, path: Path) -> None:
             seen.add(id(v))
             state[f"{net}.{k}"] = v.detach().contiguous().clone()
     save_file(state, str(path))
-
-
-def _tick_fidelity(
-    source: TorchSource, t_rt: Any, s_rt: Any, holdout: list[Arrays], seed: int
-) -> dict[str, Any]:
-    from edgekit.loop.capture import obs_match
-    from edgekit.loop.fidelity import tick_fidelity, worst_error
-
-    programs = {n: build_program(p) for n, p in (source.spec.programs or {}).items()}
-    programs = programs or {"default": build_program(source.spec.program)}
-    programs = {n: p for n, p in programs.items() if obs_match(p.observation_spec(), holdout[0])}
-    rows = tick_fidelity(programs, t_rt, s_rt, holdout, seed)
-    return {
-        "measured_on": "onnxruntime FP32 (graph optimizations on), teacher vs student",
-        "scope": f"whole tick, {len(holdout)} held-out observations per program, same seed",
-        "rows": [r.to_dict() for r in rows],
-        "headline": {"metric": "rel_l2", "value": worst_error(rows)},
-    }
-
-
-def run_chunks(
-    params: dict[str, Any], runtime: Any, observations: list[Arrays], seed: int
-) -> list[np.ndarray]:
-    """Action chunks of a sampler, reset to ``seed + i`` for observation ``i`` (so every
-    sampler starts from the same noise for the same observation)."""
-    from edgekit.distill.steps import sampler_program
-
-    program = sampler_program(params)
-    ctx = TickContext(runtime)
-    out = []
-    for i, obs in enumerate(observations):
-        program.reset(seed + i)
-        ctx.clear()
-        out.append(program.tick(ctx, obs)["action_chunk"])
-    return out
-
-
-def _step_fidelity(
-    source: TorchSource,
-    student: TorchSource,
-    pname: str,
-    t_rt: Any,
-    s_rt: Any,
-    holdout: list[Arrays],
-    seed: int,
-) -> dict[str, Any]:
-    from edgekit.distill.steps import action_error, teacher_params
-
-    tparams = dict(source.spec.programs[pname].params)
-    sparams = dict(student.spec.program.params)
-    k, n = int(tparams["num_inference_steps"]), int(sparams["num_inference_steps"])
-    ref = run_chunks(teacher_params(tparams, k), t_rt, holdout, seed)
-    got = run_chunks(sparams, s_rt, holdout, seed)
-    base = run_chunks(sparams, t_rt, holdout, seed)  # the student before training
-    student_err = action_error(got, ref, tparams)
-    return {
-        "measured_on": "onnxruntime FP32 (graph optimizations on)",
-        "scope": f"action chunk vs the teacher's deterministic DDIM-{k} sampler, same initial "
-        f"noise and cond, {len(holdout)} held-out observations; abs errors in units of the "
-        "action range (high - low)",
-        "student": student_err,
-        "undistilled_baseline": {
-            "what": f"teacher denoiser, same {n}-step grid",
-            **action_error(base, ref, tparams),
-        },
-        "headline": {"metric": "action_range_mean_abs", "value": student_err["mean_abs"]},
-    }
-
-
-def _latency(
-    source: TorchSource,
-    student: TorchSource,
-    pname: str,
-    t_rt: Any,
-    s_rt: Any,
-    config: DistillConfig,
-    threads: int,
-) -> dict[str, Any]:
-    from edgekit.loop.timing import time_ticks
-
-    if config.latency_ticks <= 0:
-        return {"measured": False, "why": "latency check disabled"}
-    t_prog = build_program(source.spec.programs.get(pname, source.spec.program))
-    s_prog = build_program(
-        student.spec.program
-        if config.mode == "steps"
-        else student.spec.programs.get(pname, student.spec.program)
-    )
-    n = max(1, config.latency_ticks // 3)
-    a: list[np.ndarray] = []
-    b: list[np.ndarray] = []
-    for _ in range(3):
-        a.append(time_ticks(t_prog, t_rt, n, warmup=1).tick_ns)
-        b.append(time_ticks(s_prog, s_rt, n, warmup=1).tick_ns)
-    t_ms = float(np.median(np.concatenate(a))) / 1e6
-    s_ms = float(np.median(np.concatenate(b))) / 1e6
-    return {
-        "measured": True,
-        "where": "this host (cpu), onnxruntime FP32",
-        "method": f"edgekit bench's whole-tick timer, p50 of {3 * n} ticks each, teacher and "
-        "student alternating",
-        "teacher_program": pname,
-        "teacher_p50_ms": t_ms,
-        "student_p50_ms": s_ms,
-        "speedup": t_ms / s_ms if s_ms > 0 else None,
-        "threads": threads,
-    }

@@ -1,14 +1,8 @@
 """Latency estimates for targets that are not this machine (a labelled roofline)."""
 
-from edgekit.estimate.roofline import (
-    ESTIMATED,
-    MEASURED,
-    Machine,
-    TickEstimate,
-    estimate_tick,
-    host_machine,
-    target_machine,
-)
+from edgekit.estimate.host import host_machine
+from edgekit.estimate.machine import Machine, target_machine
+from edgekit.estimate.roofline import ESTIMATED, MEASURED, TickEstimate, estimate_tick
 
 __all__ = [
     "ESTIMATED",

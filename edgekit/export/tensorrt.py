@@ -192,12 +192,12 @@ def _recorded_shapes(
     """Input shapes of every call each network gets, over every loop program of the model."""
     import numpy as np
 
-    from edgekit.estimate.roofline import _ShapeRecorder
+    from edgekit.estimate.roofline import ShapeRecorder
     from edgekit.loop import TickContext
     from edgekit.models import build_program
     from edgekit.runtimes import OrtRuntime
 
-    rec = _ShapeRecorder(OrtRuntime(files, threads=1))
+    rec = ShapeRecorder(OrtRuntime(files, threads=1))
     for pspec in (source.spec.programs or {"default": source.spec.program}).values():
         program = build_program(pspec)
         program.reset(seed)

@@ -24,15 +24,8 @@ from typing import Any
 
 from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
-from edgekit.run.schema import (
-    BenchStage,
-    EvalStage,
-    ExportStage,
-    Recipe,
-    RecipeError,
-    load_recipe,
-    recipe_hash,
-)
+from edgekit.run.recipe_file import load_recipe, recipe_hash
+from edgekit.run.schema import BenchStage, EvalStage, ExportStage, Recipe, RecipeError
 
 RUN_SCHEMA = "edgekit.run/1"
 Event = Callable[[str, dict[str, Any]], None]  # (event, details): stage-start, stage-end

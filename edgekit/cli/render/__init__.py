@@ -1,10 +1,16 @@
-"""Output for people and for CI: a rich table on a terminal, plain text when piped or in CI."""
+"""Output for people and for CI: a rich table on a terminal, plain text when piped or in CI.
+
+This module holds the primitives (``table``, ``line``, ``verdict``...); one submodule per
+command renders its result with them (``render.bench``, ``render.quantize``...), and
+``render.json_report`` writes the machine-readable ``--json`` form.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -59,3 +65,15 @@ def si(n: float, unit: str = "") -> str:
         if abs(n) >= div:
             return f"{n / div:.2f} {suffix}{unit}"
     return f"{n:.0f} {unit}".rstrip()
+
+
+def fidelity_cells(row: dict[str, Any]) -> list[str]:
+    """program, output, max-abs, rel-L2, cosine, agreement of one fidelity row."""
+    return [
+        row["program"],
+        row["output"],
+        f"{row['max_abs']:.3g}",
+        f"{row['rel_l2'] * 100:.2f}%",
+        f"{row['cosine']:.5f}",
+        "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
+    ]

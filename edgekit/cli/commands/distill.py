@@ -1,0 +1,114 @@
+"""``edgekit distill``: a smaller or few-step student of a teacher (:mod:`edgekit.distill`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import options
+from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+
+
+def distill(
+    teacher: ModelArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Student artifact folder to write.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Observations: calibration/recording .npz or folder (calib_data/README.md), "
+            "or 'synthetic' to train on generated observations explicitly.",
+        ),
+    ] = None,
+    width: Annotated[float, typer.Option("--width", help="Student hidden widths x this.")] = 1.0,
+    depth: Annotated[float, typer.Option("--depth", help="Student layer counts x this.")] = 1.0,
+    student: Annotated[
+        str | None, typer.Option("--student", help="Student model reference (instead).")
+    ] = None,
+    denoise_steps: Annotated[
+        int | None,
+        typer.Option("--denoise-steps", help="Step-distil the sampler to N (1-4) denoiser calls."),
+    ] = None,
+    program: Annotated[
+        str | None, typer.Option("--program", help="Teacher loop program (e.g. ddim16).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Training (optimiser) steps.")] = 300,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per step.")] = 32,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="AdamW peak LR [default: 1e-3; 1e-4 with --denoise-steps]."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
+    max_error: Annotated[
+        float | None,
+        typer.Option(
+            "--max-error",
+            help="Gate (exit 1): whole-tick relative L2, or for --denoise-steps the mean "
+            "action error as a fraction of the action range.",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", help="Steps between checkpoints (0: none).")
+    ] = 100,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from OUT.ckpt/ after an interruption (an error if there is none; "
+            "without --resume an existing checkpoint needs --force, which discards it).",
+        ),
+    ] = False,
+    latency_ticks: Annotated[
+        int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
+    ] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
+    from edgekit.artifacts import check_out_dir
+    from edgekit.cli.guard import claimed
+    from edgekit.cli.render.distill import print_distill, train_progress
+    from edgekit.cli.render.json_report import write_json
+    from edgekit.distill import DistillConfig, DistillGateFailed
+    from edgekit.distill import distill as run_distill
+    from edgekit.distill.api import check_resume
+
+    config = DistillConfig(
+        width=width,
+        depth=depth,
+        student=student,
+        denoise_steps=denoise_steps,
+        program=program,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        max_error=max_error,
+        checkpoint_every=checkpoint_every,
+        latency_ticks=latency_ticks,
+    )
+    check_out_dir(out, force)
+    check_resume(out, resume, force)  # fail before loading the teacher
+    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+        source = options.load_source(teacher, weights, inputs, allow_pickle, timeout)
+        with train_progress() as progress:
+            try:
+                result = run_distill(
+                    source, out, config, data, force=force, resume=resume, progress=progress
+                )
+            except DistillGateFailed as e:
+                print_distill(e.result)
+                if json_out:
+                    write_json(json_out, e.result.report)
+                raise
+    if result.out is None:  # a torchrun worker: rank 0 reports
+        return
+    print_distill(result)
+    if json_out:
+        write_json(json_out, result.report)

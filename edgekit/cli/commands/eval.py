@@ -1,0 +1,68 @@
+"""``edgekit eval``: closed-loop task success in simulation (:mod:`edgekit.eval`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import options
+from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+
+
+def eval_cmd(
+    model: ModelArg,
+    env: Annotated[str, typer.Option("--env", help="Simulated task (reacher).")] = "reacher",
+    episodes: Annotated[int, typer.Option("--episodes", "-n", help="Seeded episodes.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Episode i uses seed + i.")] = 0,
+    teacher: Annotated[
+        str,
+        typer.Option(
+            "--teacher", help="Reference policy: 'auto' (the artifact's source), 'none' or a REF."
+        ),
+    ] = "auto",
+    min_success_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--min-success-ratio",
+            help="Gate (exit 1): candidate success >= this x the teacher's (e.g. 0.9).",
+        ),
+    ] = None,
+    program: Annotated[
+        str | None, typer.Option("--program", help="Another loop program of the model.")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
+    from edgekit.cli.guard import check_json
+    from edgekit.cli.render.eval import print_eval
+    from edgekit.cli.render.json_report import write_json
+    from edgekit.eval import EvalGateFailed, evaluate, get_task
+
+    get_task(env)  # unknown task: fail before loading anything
+    check_json(json_out)
+    source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+    ref: str | None = None if teacher == "none" else teacher
+    try:
+        result = evaluate(
+            source,
+            env,
+            episodes,
+            seed,
+            teacher=ref,
+            min_success_ratio=min_success_ratio,
+            program=program,
+        )
+    except EvalGateFailed as e:
+        print_eval(e.result)
+        if json_out:
+            write_json(json_out, e.result.report)
+        raise
+    print_eval(result)
+    if json_out:
+        write_json(json_out, result.report)

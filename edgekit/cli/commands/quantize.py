@@ -1,0 +1,78 @@
+"""``edgekit quantize``: INT8 / INT4 / mixed for a target (:mod:`edgekit.quantize`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli import options
+from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+
+
+def quantize(
+    model: ModelArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
+    calib: Annotated[
+        str | None,
+        typer.Option(
+            "--calib",
+            help="Calibration .npz or folder (see calib_data/README.md), "
+            "or 'synthetic' to calibrate on generated observations explicitly.",
+        ),
+    ] = None,
+    precision: Annotated[str, typer.Option("--precision", help="int8, int4 or mixed.")] = "int8",
+    target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
+    max_error: Annotated[
+        float | None,
+        typer.Option("--max-error", help="Gate: worst whole-tick relative L2 vs FP32 (exit 1)."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="Calibration: minmax, percentile or entropy.")
+    ] = "minmax",
+    block_size: Annotated[int, typer.Option("--block-size", help="INT4 block size.")] = 32,
+    asymmetric: Annotated[
+        bool, typer.Option("--asymmetric", help="INT4: asymmetric weights (zero points).")
+    ] = False,
+    latency_ticks: Annotated[
+        int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
+    ] = 30,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    weights: WeightsOpt = None,
+    inputs: InputsOpt = None,
+    allow_pickle: PickleOpt = False,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
+    from edgekit.artifacts import check_out_dir
+    from edgekit.cli.guard import claimed
+    from edgekit.cli.render.json_report import write_json
+    from edgekit.cli.render.quantize import print_quantize
+    from edgekit.quantize import QuantizeConfig, QuantizeGateFailed
+    from edgekit.quantize import quantize as run_quantize
+    from edgekit.targets import get_target
+
+    config = QuantizeConfig(
+        precision=precision,
+        target=get_target(target).name,
+        method=method,
+        block_size=block_size,
+        symmetric=not asymmetric,
+        max_error=max_error,
+        latency_ticks=latency_ticks,
+    )
+    check_out_dir(out, force)
+    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+        source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+        try:
+            result = run_quantize(source, out, config, calib, force=force)
+        except QuantizeGateFailed as e:
+            print_quantize(e.result)
+            if json_out:
+                write_json(json_out, e.result.report)
+            raise
+    print_quantize(result)
+    if json_out:
+        write_json(json_out, result.report)

@@ -1,0 +1,58 @@
+"""``edgekit quantize``: scheme, size, whole-tick fidelity vs FP32, speed and the gate."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgekit.cli.render import fidelity_cells, line, table, verdict
+
+if TYPE_CHECKING:
+    from edgekit.quantize.api import QuantizeResult
+
+
+def print_quantize(r: QuantizeResult) -> None:
+    rep = r.report
+    size = rep["size_bytes"]
+    line(
+        f"{rep['precision']} for {rep['target']}: scheme {rep['scheme']}, calibration "
+        f"{rep['method']} on {rep['calibration']['calibration_samples']} samples of "
+        f"{rep['calibration']['source']}, fidelity on {rep['calibration']['holdout_samples']} "
+        "held-out ticks"
+    )
+    line(
+        f"size: {size['fp32'] / 1e6:.2f} MB FP32 -> {size['quantized'] / 1e6:.2f} MB "
+        f"({size['ratio'] * 100:.0f}%)"
+    )
+    fid = rep["fidelity"]
+    table(
+        f"whole-tick fidelity vs FP32 (measured on {fid['measured_on']})",
+        ["scope", "program", "output", "max-abs", "rel-L2", "cosine", "agreement"],
+        [[row["scope"], *fidelity_cells(row)] for row in fid["rows"]],
+    )
+    lat = rep["latency"]
+    if lat.get("measured"):
+        line(
+            f"speed (MEASURED on {lat['where']}): whole-tick p50 {lat['fp32_p50_ms']:.3f} ms FP32 "
+            f"-> {lat['quantized_p50_ms']:.3f} ms ({lat['speedup']:.2f}x)"
+        )
+    else:
+        line(f"speed: not measured ({lat.get('why', '')})")
+    isa = rep.get("cpu_isa")
+    if isa and isa.get("note"):
+        line(f"note: {isa['note']}")
+    if rep["kept_float"]:
+        line(f"kept in float ({len(rep['kept_float'])}): {', '.join(rep['kept_float'])}")
+    placement = rep["extra"].get("placement")
+    if placement:
+        for net, p in placement.items():
+            fb = p.get("cpu_fallback", [])
+            line(
+                f"HTP placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on "
+                f"QNN, {len(fb)} fell back to CPU" + (f": {fb}" if fb else "")
+            )
+    gate = (
+        f"worst rel-L2 {r.error * 100:.2f}% vs --max-error {r.config.max_error * 100:.2f}%"
+        if r.config.max_error is not None
+        else f"worst rel-L2 {r.error * 100:.2f}% (no gate)"
+    )
+    verdict(r.passed, gate)
