@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from edgekit.calib import (
-    DT,
     from_recordings,
     load_calibration,
     save_calibration,
     synthesize,
     synthesize_for_program,
 )
+from edgekit.calib.synthetic import DT
 from edgekit.errors import EXIT_BAD_INPUT, InputSpecError
 from edgekit.spec import ProgramSpec, TensorSpec
 from tests.conftest import ROOT
