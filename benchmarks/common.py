@@ -26,7 +26,7 @@ def p50_ms(ns: np.ndarray) -> float:
 
 
 def save(name: str, rows: list[dict[str, Any]], settings: dict[str, Any]) -> Path:
-    from edgekit.bench.api import environment
+    from edgekit.bench.host import environment
 
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

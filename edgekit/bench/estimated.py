@@ -44,7 +44,8 @@ class EstimateReport:
         return self.tick_ms <= self.budget_ms
 
     def to_dict(self) -> dict[str, Any]:
-        from edgekit.bench.api import REPORT_SCHEMA, environment
+        from edgekit.bench.api import REPORT_SCHEMA
+        from edgekit.bench.host import environment
 
         return {
             "schema_version": REPORT_SCHEMA,

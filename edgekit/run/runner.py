@@ -162,7 +162,7 @@ def run(
 
     failed = [g for g in report["gates"] if g["status"] == "failed"]
     from edgekit import __version__
-    from edgekit.bench.api import environment
+    from edgekit.bench.host import environment
 
     report["passed"] = error is None and not failed and not state.blocked
     report["exit_code"] = error.exit_code if error else (EXIT_OK if report["passed"] else EXIT_GATE)
