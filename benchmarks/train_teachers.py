@@ -257,9 +257,9 @@ def write_recordings(kind: str, params: dict[str, Any], out: Path = CALIB) -> No
 
 def _fresh(kind: str) -> TorchSource:
     """The preset at its seeded init (not the shipped weights this script is reproducing)."""
-    from edgekit.loader import _load_zoo
+    from edgekit.loader import load_zoo
 
-    src = _load_zoo(f"zoo:{kind}:reacher", None, shipped=False)
+    src = load_zoo(f"zoo:{kind}:reacher", None, shipped=False)
     assert isinstance(src, TorchSource)
     return src
 

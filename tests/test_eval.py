@@ -23,10 +23,10 @@ CALIB = Path(__file__).resolve().parents[1] / "calib_data"
 def random_mlp(tmp_path_factory) -> Path:
     """The reacher MLP at its seeded init (untrained), exported: a policy that fails the task."""
     from edgekit.export import export_onnx
-    from edgekit.loader import _load_zoo
+    from edgekit.loader import load_zoo
 
     out = tmp_path_factory.mktemp("eval") / "untrained"
-    export_onnx(_load_zoo(MLP, None, shipped=False), out, tick_checks=0)
+    export_onnx(load_zoo(MLP, None, shipped=False), out, tick_checks=0)
     return out
 
 

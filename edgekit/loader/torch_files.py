@@ -1,0 +1,181 @@
+"""User PyTorch code and files: factories (``file.py:fn``, ``pkg.module:fn``), ``.pt2`` archives,
+pickle checkpoints (only with ``allow_pickle``)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import InputSpecError, ModelLoadError
+from edgekit.loader.sources import TorchSource, UserModel, single_call_spec, state_sha256
+from edgekit.pt2file import read_pt2
+from edgekit.spec import ModelSpec, NetworkSpec, TensorSpec
+from edgekit.usercode import UserCode, import_factory
+
+
+def load_factory(
+    ref: str, inputs: str | Path | None = None, kwargs: dict[str, Any] | None = None
+) -> TorchSource:
+    """Call a ``FILE.py:factory`` / ``module:factory`` with ``kwargs`` (e.g. a distillation
+    student's ``width`` and ``depth``); the factory must accept every keyword given."""
+    import inspect
+
+    if kwargs:
+        fn = import_factory(ref)
+        params = inspect.signature(fn).parameters
+        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        missing = [k for k in kwargs if k not in params and not takes_all]
+        if missing:
+            raise ModelLoadError(
+                f"{ref}: factory takes no {', '.join(missing)} argument(s); add them to scale "
+                "the model, or pass a --student model"
+            )
+    return load_factory_ref(ref, inputs, kwargs)
+
+
+def load_factory_ref(
+    ref: str,
+    inputs: str | Path | None,
+    kwargs: dict[str, Any] | None = None,
+    timeout: float | None = None,
+) -> TorchSource:
+    guard = UserCode(ref, timeout)
+    fn = import_factory(ref, guard)
+    try:
+        with guard.run("the factory"):
+            result = fn(**(kwargs or {}))
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
+    hz = 50.0
+    if isinstance(result, UserModel):
+        module, described, hz = result.module, result.inputs, result.hz
+    elif isinstance(result, tuple) and len(result) == 2:
+        module, described = result
+    else:
+        module, described = result, None
+    if inputs is not None:
+        described = inputs
+    return torch_source(ref, module, described, hz, "factory", guard)
+
+
+def torch_source(
+    ref: str, module: Any, described: Any, hz: float, kind: str, guard: UserCode | None = None
+) -> TorchSource:
+    from torch import nn
+
+    if not isinstance(module, nn.Module):
+        raise ModelLoadError(
+            f"{ref}: expected an nn.Module, got {type(module).__name__}; return the module, "
+            "or (module, inputs)"
+        )
+    with contextlib.suppress(NotImplementedError):  # torch.export modules: always eval mode
+        module.eval()
+    if isinstance(described, ModelSpec):
+        nets = getattr(module, "networks", None)
+        networks = nets() if callable(nets) else {described.networks[0].name: module}
+        return TorchSource(ref, described, module, networks, state_sha256(module))
+    if described is None:
+        raise InputSpecError(
+            f"{ref}: edgekit needs the model's inputs; return (module, inputs) from the factory "
+            "or pass --inputs SAMPLES.npz"
+        )
+    net, samples = _describe_inputs(ref, module, described, guard or UserCode(ref))
+    spec = single_call_spec(net, kind, hz)
+    src = TorchSource(ref, spec, module, {net.name: module}, state_sha256(module))
+    if samples is not None:
+        src.sample_inputs[net.name] = samples
+    return src
+
+
+def _describe_inputs(
+    ref: str, module: Any, described: Any, guard: UserCode
+) -> tuple[NetworkSpec, dict[str, np.ndarray] | None]:
+    """Build a NetworkSpec (outputs found by running the module once) from user inputs."""
+    import torch
+
+    samples: dict[str, np.ndarray] | None = None
+    if isinstance(described, NetworkSpec):
+        return described, None
+    if isinstance(described, str | Path):
+        samples = read_sample_npz(Path(described))
+        ins = tuple(
+            TensorSpec(k, ("batch", *v.shape[1:]), v.dtype.name) for k, v in samples.items()
+        )
+        feeds = samples
+    elif isinstance(described, list | tuple) and all(isinstance(t, TensorSpec) for t in described):
+        ins = tuple(described)
+        rng = np.random.default_rng(0)
+        feeds = {t.name: t.sample(rng, {"batch": 2}) for t in ins}
+    else:
+        raise InputSpecError(
+            f"{ref}: inputs must be a ModelSpec, NetworkSpec, list of TensorSpec or an .npz path, "
+            f"got {type(described).__name__}"
+        )
+    try:
+        with torch.inference_mode(), guard.run("the model's forward"):
+            out = module(*[torch.from_numpy(feeds[t.name]) for t in ins])
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise InputSpecError(
+            f"{ref}: the model failed on inputs {[t.name for t in ins]}: {type(e).__name__}: {e}"
+        ) from e
+    outs = out if isinstance(out, tuple | list) else (out,)
+    names = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
+    out_specs = tuple(
+        TensorSpec(n, ("batch", *o.shape[1:]), str(o.dtype).removeprefix("torch."))
+        for n, o in zip(names, outs, strict=True)
+    )
+    return NetworkSpec("model", ins, out_specs, {"batch": 2}), samples
+
+
+def read_sample_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz of sample inputs (pickled object arrays are refused)."""
+    if not path.is_file():
+        raise InputSpecError(f"--inputs {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as e:
+        raise InputSpecError(f"--inputs {path}: not a readable .npz ({e})") from None
+    if not arrays:
+        raise InputSpecError(f"--inputs {path}: holds no arrays")
+    for k, v in arrays.items():
+        if v.ndim == 0:
+            raise InputSpecError(f"--inputs {path}: array {k!r} has no batch axis")
+    return arrays
+
+
+def load_pt2(
+    path: Path, inputs: str | Path | None, allow_pickle: bool, timeout: float | None
+) -> TorchSource:
+    guard = UserCode(str(path), timeout)  # a trusted archive's pickles are user code
+    module, specs = read_pt2(path, allow_pickle, guard)
+    described: Any = inputs if inputs is not None else specs
+    return torch_source(str(path), module, described, 50.0, "torch.export", guard)
+
+
+def load_pickle(
+    path: Path, allow_pickle: bool, inputs: str | Path | None, timeout: float | None
+) -> TorchSource:
+    if not allow_pickle:
+        raise ModelLoadError(
+            f"{path}: pickle checkpoints can run arbitrary code when loaded; refusing. Export it "
+            "with torch.export (.pt2) or ONNX, or pass --allow-pickle if you trust this file"
+        )
+    import torch
+
+    guard = UserCode(str(path), timeout)
+    try:
+        with guard.run("unpickling"):
+            obj = torch.load(str(path), weights_only=False, map_location="cpu")
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        raise ModelLoadError(f"{path}: could not unpickle ({type(e).__name__}: {e})") from None
+    return torch_source(str(path), obj, inputs, 50.0, "pickle", guard)
