@@ -49,14 +49,13 @@ def test_classify(arch, cpuid, flags, want, features):
 
 
 def test_scheme_per_cpu_target():
-    from edgekit.quantize.schemes import int8_schemes
     from edgekit.targets import get_target
 
-    chosen = {n: int8_schemes(get_target(n))[0] for n in ("cpu-x86-vnni", "cpu-x86-avx2")}
+    chosen = {n: get_target(n).int8_schemes()[0] for n in ("cpu-x86-vnni", "cpu-x86-avx2")}
     assert not chosen["cpu-x86-vnni"].reduce_range
     assert chosen["cpu-x86-avx2"].reduce_range  # 7-bit weights: no int16 saturation
-    assert not int8_schemes(get_target("cpu-arm64"))[0].reduce_range
-    host = int8_schemes(get_target("cpu"))[0]
+    assert not get_target("cpu-arm64").int8_schemes()[0].reduce_range
+    host = get_target("cpu").int8_schemes()[0]
     assert host.isa == (host_isa().name if host_isa().name != OTHER else X86_AVX2)
 
 

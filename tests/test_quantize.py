@@ -11,7 +11,6 @@ import pytest
 from onnx import numpy_helper
 
 from edgekit.isa import host_isa
-from edgekit.quantize.schemes import int8_schemes
 from edgekit.targets import get_target
 from edgekit.zoo import ZOO
 
@@ -47,7 +46,7 @@ def test_int8_every_kind(cli, tmp_path, kind):
     rep = m["checks"]["quantize"]
     assert m["stage"] == "quantize" and rep == json.loads((tmp_path / "r.json").read_text())
     # the scheme of this host's ISA (7-bit weights on AVX2 without VNNI), recorded as such
-    assert rep["precision"] == "int8" and rep["scheme"] == int8_schemes(get_target("cpu"))[0].name
+    assert rep["precision"] == "int8" and rep["scheme"] == get_target("cpu").int8_schemes()[0].name
     assert rep["cpu_isa"]["made_for"] == host_isa().name and rep["cpu_isa"]["note"] is None
     cal = rep["calibration"]
     assert cal["source"].endswith(f"{kind}-tiny.npz") and len(cal["sha256"]) == 64

@@ -18,7 +18,6 @@ from edgekit.loader import Source, TorchSource
 from edgekit.targets import Target
 
 ACT_BYTES = {"fp32": 4.0, "fp16": 2.0, "int16": 2.0, "int8": 1.0}
-DEFAULT_PRECISION = {"cpu": "fp32", "jetson": "fp16", "qualcomm": "int8"}
 
 
 class EstimateRefused(GateFailed):
@@ -78,7 +77,7 @@ class EstimateReport:
 def precision_for(tgt: Target, precision: str | None, quantized: bool) -> str:
     """The precision the estimate assumes: given, else the target family's usual one; a
     precision the target cannot run is refused."""
-    chosen = precision or ("int8" if quantized else DEFAULT_PRECISION[tgt.family])
+    chosen = precision or ("int8" if quantized else tgt.estimate_precision)
     if chosen not in ACT_BYTES:
         raise BadInputError(f"--precision {chosen!r}: expected one of {', '.join(ACT_BYTES)}")
     if chosen not in tgt.precisions:

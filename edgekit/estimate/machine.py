@@ -2,8 +2,9 @@
 costs and measured kernel curves (:class:`Machine`).
 
 A target that is not this machine gets one from its profile's published figures
-(``edgekit.targets``) and its family's efficiency factors and dispatch costs (``FAMILY``, with
-their sources); the ``cpu`` target is this host, measured (:mod:`edgekit.estimate.host`).
+(``edgekit.targets``) and its family's efficiency factors and dispatch costs (the family's
+profile class in ``edgekit/targets/``, with their sources); the ``cpu`` target is this host,
+measured (:mod:`edgekit.estimate.host`).
 """
 
 from __future__ import annotations
@@ -44,34 +45,10 @@ class Machine:
         return asdict(self)
 
 
-# Per-family factors for targets that are not here. Assumptions, stated as such:
-# - Jetson (TensorRT): dense GEMMs reach ~40% of the data-sheet tensor throughput at batch 1 and
-#   streaming ~70% of DRAM bandwidth; ~8 us per kernel launch (NVIDIA's published launch
-#   latencies are 5-10 us on Orin-class parts), ~50 us per engine enqueue + sync. The 4 MB L2
-#   is treated as no cache.
-# - Qualcomm HTP: ~30% of the data-sheet INT8 TOPS on these small convolution/transformer
-#   graphs, ~60% of LPDDR bandwidth, ~5 us per op in a single QNN graph (no per-op launch from
-#   the CPU, but per-op HVX/HMX scheduling), ~100 us per graph execute through FastRPC.
-#   INT16 activations run at half the INT8 rate.
-FAMILY = {
-    "jetson": {
-        "compute_eff": 0.4,
-        "memory_eff": 0.7,
-        "op_overhead_s": 8e-6,
-        "call_overhead_s": 5e-5,
-    },
-    "qualcomm": {
-        "compute_eff": 0.3,
-        "memory_eff": 0.6,
-        "op_overhead_s": 5e-6,
-        "call_overhead_s": 1e-4,
-    },
-}
-
-
 def target_machine(t: Target) -> Machine:
     """A target from its profile's published figures and its family's factors."""
-    if t.family == "cpu":
+    f = t.efficiency
+    if f is None:  # a CPU: measured here, or (another architecture) not modelled at all
         if not t.measurable_here:  # another architecture: no published figures to model it
             raise TargetNotMeasurableError(
                 f"{why_not_measurable(t)}; there are no published figures to estimate a generic "
@@ -80,7 +57,6 @@ def target_machine(t: Target) -> Machine:
         from edgekit.estimate.host import host_machine
 
         return host_machine()
-    f = FAMILY[t.family]
     peak: dict[str, float] = {}
     if t.fp16_tflops:
         peak["fp16"] = t.fp16_tflops * 1e12
@@ -103,7 +79,7 @@ def target_machine(t: Target) -> Machine:
         f["call_overhead_s"],
         f["compute_eff"],
         f["memory_eff"],
-        f"{t.source}; efficiency factors: edgekit/estimate/machine.py FAMILY",
+        f"{t.source}; efficiency factors: edgekit/targets/{t.family}.py",
     )
 
 

@@ -19,9 +19,9 @@ from edgekit.loop.capture import Feeds
 from edgekit.loop.fidelity import FidelityRow, worst_error
 from edgekit.quantize.config import QuantizeConfig
 from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
-from edgekit.quantize.schemes import Scheme, int8_schemes
 from edgekit.runtimes import OrtRuntime
 from edgekit.targets import Target
+from edgekit.targets.schemes import Scheme
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Int8Handler(Handler):
         check_htp(target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
-        schemes = int8_schemes(ctx.target)
+        schemes = ctx.target.int8_schemes()
         if schemes[0].backend == "qnn":
             return qnn_int8(ctx, stage, schemes)
         scheme = schemes[0]
@@ -236,7 +236,7 @@ class MixedHandler(Handler):
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.mixed import search
 
-        schemes = int8_schemes(ctx.target)
+        schemes = ctx.target.int8_schemes()
         if schemes[0].backend == "qnn":  # on the HTP, mixed = the activation width the budget needs
             return qnn_int8(ctx, stage, schemes)
         scheme = schemes[0]

@@ -25,7 +25,7 @@ from typing import Any
 from edgekit.errors import ExportError
 from edgekit.loop import Arrays
 from edgekit.loop.capture import FeedReader
-from edgekit.quantize.schemes import Scheme
+from edgekit.targets.schemes import Scheme
 
 SHARED_COPY_LIMIT = 1 << 16  # bytes: shared initializers up to this size get per-node copies
 

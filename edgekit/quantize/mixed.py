@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from edgekit.errors import GateFailed
 from edgekit.loop.fidelity import network_error, worst_error
 from edgekit.quantize.int8 import PreparedNetwork, quantize_network
-from edgekit.quantize.schemes import Scheme
 from edgekit.runtimes import OrtRuntime
+from edgekit.targets.schemes import Scheme
 
 if TYPE_CHECKING:
     from edgekit.quantize.handlers import Context

@@ -261,7 +261,7 @@ def _check_export(s: ExportStage, where: str, before: list[Any]) -> None:
     if s.target is None:
         raise ValueError(f"{where}.target: missing; {s.format} export needs a {family} target")
     _check_target(s.target, f"{where}.target")
-    if get_target(s.target).family != family:
+    if get_target(s.target).export_format != s.format:
         raise ValueError(f"{where}.target: {s.target!r} is not a {family} target")
     if s.format == "qnn":
         if s.precision is not None or s.build:

@@ -21,9 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from edgekit.errors import BadInputError
 from edgekit.isa import ARM64, X86_AVX2, X86_VNNI
-from edgekit.targets import Target
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -102,14 +100,3 @@ QNN_A16W8 = Scheme(
     False,
     runs_on="Qualcomm HTP (onnxruntime-qnn simulator here)",
 )
-
-
-def int8_schemes(target: Target) -> list[Scheme]:
-    """Candidate INT8 schemes for a target, cheapest first (the error budget picks)."""
-    if target.family == "cpu":
-        return [CPU_SCHEMES.get(target.cpu_isa().name, CPU_U8S8_7BIT)]
-    if target.family == "jetson":
-        return [TRT_S8S8]
-    if target.family == "qualcomm":
-        return [QNN_A8W8, QNN_A16W8]
-    raise BadInputError(f"--target {target.name}: no INT8 scheme for family {target.family!r}")

@@ -1,0 +1,93 @@
+"""NVIDIA Jetson targets: TensorRT on the GPU (published figures: vendor data sheets via
+shared/STACK.md; dense INT8 = sparse / 2, FP16 derived)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from edgekit.targets.base import Target
+from edgekit.targets.schemes import TRT_S8S8, Scheme
+
+_STACK = "vendor data sheets via shared/STACK.md"
+
+
+class JetsonTarget(Target):
+    """TensorRT engines built on the device from TensorRT-ready ONNX (explicit Q/DQ for INT8)."""
+
+    export_format: ClassVar[str] = "tensorrt"
+    estimate_precision: ClassVar[str] = "fp16"
+    # Assumptions, stated as such: dense GEMMs reach ~40% of the data-sheet tensor throughput at
+    # batch 1 and streaming ~70% of DRAM bandwidth; ~8 us per kernel launch (NVIDIA's published
+    # launch latencies are 5-10 us on Orin-class parts), ~50 us per engine enqueue + sync. The
+    # 4 MB L2 is treated as no cache.
+    efficiency: ClassVar[dict[str, float] | None] = {
+        "compute_eff": 0.4,
+        "memory_eff": 0.7,
+        "op_overhead_s": 8e-6,
+        "call_overhead_s": 5e-5,
+    }
+
+    def int8_schemes(self) -> list[Scheme]:
+        return [TRT_S8S8]
+
+    def why_not_measurable(self) -> str:
+        return f"{super().why_not_measurable()}: it needs TensorRT on the Jetson's GPU"
+
+
+PROFILES: tuple[Target, ...] = (
+    JetsonTarget(
+        "jetson-orin-nano",
+        "jetson",
+        "Jetson Orin Nano 8GB",
+        "Ampere GPU (no DLA)",
+        "tensorrt",
+        20.0,
+        10.0,
+        68.0,
+        ("fp32", "fp16", "int8"),
+        source=_STACK,
+        notes="33 TOPS / 102 GB/s in Super mode",
+        aliases=("orin-nano",),
+    ),
+    JetsonTarget(
+        "jetson-orin-nx",
+        "jetson",
+        "Jetson Orin NX 16GB",
+        "Ampere GPU + 2 DLA",
+        "tensorrt",
+        50.0,
+        15.0,
+        102.4,
+        ("fp32", "fp16", "int8"),
+        source=_STACK,
+        aliases=("orin-nx",),
+    ),
+    JetsonTarget(
+        "jetson-agx-orin",
+        "jetson",
+        "Jetson AGX Orin 64GB",
+        "Ampere GPU + 2 DLA",
+        "tensorrt",
+        138.0,
+        42.0,
+        204.8,
+        ("fp32", "fp16", "int8"),
+        source=_STACK,
+        notes="GPU alone ~85 dense INT8 TOPS",
+        aliases=("agx-orin",),
+    ),
+    JetsonTarget(
+        "jetson-thor",
+        "jetson",
+        "Jetson AGX Thor",
+        "Blackwell GPU (FP8/FP4)",
+        "tensorrt",
+        None,
+        259.0,
+        273.0,
+        ("fp32", "fp16", "fp8", "int8", "fp4"),
+        source=_STACK,
+        notes="FP4 2070 TFLOPS sparse",
+        aliases=("thor",),
+    ),
+)
