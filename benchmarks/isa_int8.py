@@ -1,15 +1,15 @@
-"""INT8 fidelity of the `cpu` target on both x86 ISA classes: this host, and an AVX2-only CPU.
+"""INT8 fidelity of the CPU schemes on both x86 ISA classes: this host, and an AVX2-only CPU.
 
-For every zoo kind's `tiny` preset, `edgekit quantize --target cpu` runs natively (this host's
-ISA picks the scheme) and under QEMU's user-mode emulator as an AVX2-only CPU
-(`qemu-x86_64 -cpu Haswell`, which has no AVX-512: there `cpu` resolves to `x86-avx2`), each on
-the shipped calibration set, whole-tick fidelity on the held-out ticks. A third column runs the
-VNNI scheme on the emulated AVX2 CPU: what every AVX2 host computed before the scheme followed
-the ISA. Fidelity only: an emulator's timings mean nothing, so no latency is taken there.
+For every zoo kind's `tiny` preset, two artifacts: `--target cpu` (7-bit weights on any x86 host)
+and `--target cpu-x86-vnni` (8-bit weights), each quantized and checked natively on this host and
+under QEMU's user-mode emulator as an AVX2-only CPU (`qemu-x86_64 -cpu Haswell`, no AVX-512), on
+the shipped calibration set, whole-tick fidelity on the held-out ticks. The 8-bit scheme on the
+emulated AVX2 CPU is what every AVX2 host computed before the scheme followed the ISA. Fidelity
+only: an emulator's timings mean nothing, so no latency is taken there.
 
     python benchmarks/isa_int8.py [--kinds vla humanoid ...]
 
-Needs `qemu-user` (Debian: `apt-get install qemu-user`). About 10 minutes on 2 cores.
+Needs `qemu-user` (Debian: `apt-get install qemu-user`). About 25 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -68,22 +68,25 @@ def main() -> None:
     host = host_isa()
     rows = []
     print(f"host: {host.model}, {host.name} ({' '.join(host.features)}); emulated: x86-avx2")
-    cols = ["kind (tiny)", "cpu on this host", "cpu on AVX2 (emulated)", "ratio", "VNNI on AVX2"]
+    cols = ["kind (tiny)", "cpu, this host", "cpu, AVX2 (emulated)", "ratio",
+            "cpu-x86-vnni, this host", "cpu-x86-vnni, AVX2 (emulated)"]  # fmt: skip
     print("| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for kind in args.kinds:
-            native = quantize(kind, "cpu", work, emulate=False)
-            avx2 = quantize(kind, "cpu", work, emulate=True)
-            old = quantize(kind, "cpu-x86-vnni", work, emulate=True)
-            a, b = native["worst_rel_l2"], avx2["worst_rel_l2"]
+            row = {
+                f"{t}/{'emu' if e else 'native'}": quantize(kind, t, work, emulate=e)
+                for t in ("cpu", "cpu-x86-vnni")
+                for e in (False, True)
+            }
+            err = {k: v["worst_rel_l2"] for k, v in row.items()}
+            a, b = err["cpu/native"], err["cpu/emu"]
             ratio = max(a, b) / max(min(a, b), 1e-12)
-            rows.append({"kind": kind, "native": native, "avx2": avx2, "vnni_on_avx2": old,
-                         "ratio": ratio})  # fmt: skip
+            rows.append({"kind": kind, **row, "ratio": ratio})
             print(
-                f"| {kind} | {a * 100:.2f}% ({native['scheme']}, {native['host_isa']}) "
-                f"| {b * 100:.2f}% ({avx2['scheme']}, {avx2['host_isa']}) | {ratio:.2f}x "
-                f"| {old['worst_rel_l2'] * 100:.2f}% |"
+                f"| {kind} | {a * 100:.2f}% | {b * 100:.2f}% | {ratio:.2f}x "
+                f"| {err['cpu-x86-vnni/native'] * 100:.2f}% "
+                f"| {err['cpu-x86-vnni/emu'] * 100:.2f}% |"
             )
     save("isa_int8", rows, {"emulator": " ".join(EMULATE), "kinds": args.kinds})
 

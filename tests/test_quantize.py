@@ -45,9 +45,11 @@ def test_int8_every_kind(cli, tmp_path, kind):
     m = json.loads((out / "edgekit.json").read_text())
     rep = m["checks"]["quantize"]
     assert m["stage"] == "quantize" and rep == json.loads((tmp_path / "r.json").read_text())
-    # the scheme of this host's ISA (7-bit weights on AVX2 without VNNI), recorded as such
-    assert rep["precision"] == "int8" and rep["scheme"] == get_target("cpu").int8_schemes()[0].name
-    assert rep["cpu_isa"]["made_for"] == host_isa().name and rep["cpu_isa"]["note"] is None
+    # the `cpu` scheme: 7-bit weights on x86 (right on AVX2 and VNNI alike), 8-bit on ARM64
+    scheme = get_target("cpu").int8_schemes()[0]
+    assert rep["precision"] == "int8" and rep["scheme"] == scheme.name
+    assert scheme.reduce_range == (host_isa().arch == "x86_64")
+    assert rep["cpu_isa"]["made_for"] == scheme.isa and rep["cpu_isa"]["note"] is None
     cal = rep["calibration"]
     assert cal["source"].endswith(f"{kind}-tiny.npz") and len(cal["sha256"]) == 64
     assert cal["calibration_samples"] + cal["holdout_samples"] == cal["n"]

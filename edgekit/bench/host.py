@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifacts import versions
-from edgekit.isa import host_isa
+from edgekit.isa import ARM64, host_isa
 from edgekit.loader import OnnxSource, Source
 from edgekit.runtimes import default_threads
 from edgekit.targets import Target
@@ -46,16 +46,13 @@ def isa_notes(source: Source, tgt: Target) -> list[str]:
         )
     quantized = source.checks.get("quantize", {}) if isinstance(source, OnnxSource) else {}
     made_for = (quantized.get("cpu_isa") or {}).get("made_for")
-    if made_for and made_for != host.name:
-        scheme = quantized.get("scheme_detail", {})
-        why = (
-            ": its full-range U8S8 weights saturate in this CPU's AVX2 kernels, so its outputs "
-            f"here are wrong; re-quantize with --target cpu-{host.name} for this CPU"
-            if host.saturates_u8s8 and not scheme.get("reduce_range")
-            else ""
-        )
+    full_range = not quantized.get("scheme_detail", {}).get("reduce_range", True)
+    if made_for and host.saturates_u8s8 and full_range:
         notes.append(
-            f"artifact quantized for {made_for} ({quantized.get('scheme')}); this host is "
-            f"{host.name}{why}"
+            f"artifact quantized for {made_for} ({quantized.get('scheme')}): its full-range "
+            "weights saturate in this CPU's AVX2 kernels, so its outputs here are wrong; "
+            "re-quantize with --target cpu (or cpu-x86-avx2) for this CPU"
         )
+    elif made_for and (made_for == ARM64) != (host.arch == "arm64"):
+        notes.append(f"artifact quantized for {made_for}; this host is {host.name}")
     return notes

@@ -171,24 +171,27 @@ def quantize(
 
 
 def isa_report(target: Target, scheme: dict[str, Any]) -> dict[str, Any] | None:
-    """For CPU targets: the ISA the artifact is made for, this host's, and what that means for
-    the figures measured here (None for other targets)."""
+    """For CPU targets: the ISA class the artifact is made for, this host's, and what that
+    means for the figures measured here (None for other targets)."""
     if target.family != "cpu":
         return None
     host = host_isa()
-    made_for = target.cpu_isa().name
-    note = None
-    if made_for != host.name:
-        note = (
-            f"made for {made_for} ({target.name}); fidelity and speed were measured on this "
-            f"host's {host.name} kernels"
+    notes = []
+    if target.isa not in (None, host.name):
+        notes.append(
+            f"made for {target.device} ({target.name}); fidelity and speed were measured on "
+            f"this host's {host.name} kernels"
         )
-        if host.saturates_u8s8 and not scheme.get("reduce_range"):
-            note += (
-                ", whose int16 pair sums saturate on full-range weights: the fidelity here is "
-                f"worse than on a {made_for} CPU"
-            )
-    return {"made_for": made_for, "host": host.to_dict(), "note": note}
+    if host.saturates_u8s8 and not scheme.get("reduce_range"):
+        notes.append(
+            "this host's AVX2 kernels saturate on full-range weights: the fidelity measured "
+            "here is worse than on the CPU the artifact is made for"
+        )
+    return {
+        "made_for": scheme.get("isa") or target.cpu_isa().name,
+        "host": host.to_dict(),
+        "note": "; ".join(notes) or None,
+    }
 
 
 def _programs(source: Source) -> dict[str, LoopProgram]:
