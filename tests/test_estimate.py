@@ -7,7 +7,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgekit.estimate.costs import graph_costs
-from edgekit.estimate.machine import Machine, target_machine
+from edgekit.estimate.host import target_machine
+from edgekit.estimate.machine import Machine
 from edgekit.estimate.roofline import op_time
 from edgekit.targets import get_target
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
 from edgekit.bench.host import environment, isa_notes
+from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
 from edgekit.bench.stats import LatencyStats
 from edgekit.errors import BadInputError, EdgekitError
 from edgekit.loader import OnnxSource, Source, TorchSource, load
@@ -26,7 +27,6 @@ from edgekit.targets import Target, get_target, why_not_measurable
 from edgekit.validate import loop_override, positive_finite, show_value, tick_count
 
 GATES = ("p50", "p90", "p99", "max", "mean")
-REPORT_SCHEMA = 1
 
 
 @dataclass
@@ -85,32 +85,6 @@ class BenchReport:
 
     def write_json(self, path: str | Path) -> None:
         write_report(path, self.to_dict())
-
-
-def write_report(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write a JSON report atomically (a temporary sibling, then a rename); creates its folder.
-
-    Raises:
-        DestinationError: the OS refused the write (exit 2), naming ``path``.
-    """
-    from edgekit.destinations import user_writes, write_text_atomic
-
-    path = Path(path)
-    with user_writes(path.parent):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def model_info(source: Source, prog: LoopProgram) -> dict[str, Any]:
-    """What a bench report says of the model and the loop program it ran (or estimated)."""
-    return {
-        "ref": source.ref,
-        "kind": source.spec.kind,
-        "preset": source.spec.preset,
-        "program": prog.name,
-        "program_params": prog.params,
-        "calls_per_tick": prog.calls_per_tick(),
-    }
 
 
 def parse_loop_params(items: list[str] | None) -> dict[str, Any]:

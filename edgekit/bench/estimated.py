@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
 from edgekit.errors import BadInputError, GateFailed
 from edgekit.loader import Source, TorchSource
 from edgekit.targets import Target
@@ -43,7 +44,6 @@ class EstimateReport:
         return self.tick_ms <= self.budget_ms
 
     def to_dict(self) -> dict[str, Any]:
-        from edgekit.bench.api import REPORT_SCHEMA
         from edgekit.bench.host import environment
 
         return {
@@ -69,7 +69,6 @@ class EstimateReport:
         }
 
     def write_json(self, path: str | Path) -> None:
-        from edgekit.bench.api import write_report
 
         write_report(path, self.to_dict())
 
@@ -120,7 +119,6 @@ def estimate_bench(
         )
     if quantized:
         notes.append("weighted ops between Q/DQ pairs are costed at INT8")
-    from edgekit.bench.api import model_info
 
     return EstimateReport(
         model=model_info(source, program),

@@ -15,9 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import TargetNotMeasurableError
-from edgekit.targets import Target, why_not_measurable
-
 
 @dataclass(frozen=True)
 class Machine:
@@ -43,44 +40,6 @@ class Machine:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def target_machine(t: Target) -> Machine:
-    """A target from its profile's published figures and its family's factors."""
-    f = t.efficiency
-    if f is None:  # a CPU: measured here, or (another architecture) not modelled at all
-        if not t.measurable_here:  # another architecture: no published figures to model it
-            raise TargetNotMeasurableError(
-                f"{why_not_measurable(t)}; there are no published figures to estimate a generic "
-                "CPU from: run `edgekit bench` on that CPU"
-            )
-        from edgekit.estimate.host import host_machine
-
-        return host_machine()
-    peak: dict[str, float] = {}
-    if t.fp16_tflops:
-        peak["fp16"] = t.fp16_tflops * 1e12
-        peak["fp32"] = t.fp16_tflops * 1e12 / 2  # no FP32 tensor-core path: half rate
-    if t.int8_tops:
-        peak["int8"] = t.int8_tops * 1e12
-        peak["int16"] = t.int8_tops * 1e12 / 2
-    elif "fp16" in peak:
-        peak["int8"] = peak["fp16"] * 2
-    bw = (t.memory_gbs or 0) * 1e9
-    return Machine(
-        t.name,
-        peak,
-        bw,
-        {},
-        f["op_overhead_s"],
-        f["op_overhead_s"],
-        0.0,  # TensorRT and QNN fold shape ops when they build the engine / graph
-        {},
-        f["call_overhead_s"],
-        f["compute_eff"],
-        f["memory_eff"],
-        f"{t.source}; efficiency factors: edgekit/targets/{t.family}.py",
-    )
 
 
 # Kernel curves (host only): binary elementwise ops read the "Add" curve (one operand broadcast

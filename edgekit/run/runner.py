@@ -26,6 +26,7 @@ from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
 from edgekit.run.recipe_file import load_recipe, recipe_hash
 from edgekit.run.schema import BenchStage, EvalStage, ExportStage, Recipe, RecipeError
+from edgekit.run.stages import STAGE_RUNNERS, bench_targets, latency_gate, run_eval, stage_entry
 
 RUN_SCHEMA = "edgekit.run/1"
 Event = Callable[[str, dict[str, Any]], None]  # (event, details): stage-start, stage-end
@@ -134,7 +135,7 @@ def run(
         "gates": [],
         "targets": {},
     }
-    state = _State(recipe, ref, weights, data, out, emit, distill_progress)
+    state = RunState(recipe, ref, weights, data, out, emit, distill_progress)
     error: EdgekitError | None = None
     error_at = -1
     for i, stage in enumerate(recipe.stages):
@@ -148,11 +149,11 @@ def run(
         try:
             entry, gates = state.run_stage(i, stage, report)
         except GateFailed as e:  # a stage gate that writes nothing (strict QNN, parity)
-            entry = _stage_entry(i, stage, "failed", None, "", str(e), {})
+            entry = stage_entry(i, stage, "failed", None, "", str(e), {})
             gates = [_stage_gate_failed(stage, str(e))]
             state.blocked = f"the {stage.stage} stage failed its gate"
         except EdgekitError as e:
-            entry = _stage_entry(i, stage, "failed", None, "", str(e), {})
+            entry = stage_entry(i, stage, "failed", None, "", str(e), {})
             gates = []
             error, error_at = e, i
         entry["seconds"] = time.perf_counter() - t0
@@ -193,7 +194,7 @@ def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
     return files
 
 
-class _State:
+class RunState:
     """What the stages share: the model, the artifacts written so far, the cache keys."""
 
     def __init__(
@@ -240,14 +241,10 @@ class _State:
         self, i: int, stage: Any, report: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if isinstance(stage, BenchStage):
-            from edgekit.run.stages import bench_targets
-
             entry, gates, targets = bench_targets(self, i, stage)
             report["targets"] = targets
             return entry, gates
         if isinstance(stage, EvalStage):
-            from edgekit.run.stages import run_eval
-
             return run_eval(self, i, stage)
         folder = self.out / f"{i + 1:02d}-{stage.stage}"
         input_key = self.produced[-1].key if self.produced else self.source_key
@@ -260,8 +257,6 @@ class _State:
         if cached is not None:
             record, status = cached, "cached"
         else:
-            from edgekit.run.stages import STAGE_RUNNERS
-
             record = STAGE_RUNNERS[stage.stage](self, stage, folder)
             record["key"] = key
             if record.get("artifact_written", True):
@@ -272,7 +267,7 @@ class _State:
             self.produced.append(_Produced(folder, key, record.get("for_target")))
         else:
             self.blocked = f"the {stage.stage} stage failed its gate and wrote no artifact"
-        entry = _stage_entry(
+        entry = stage_entry(
             i,
             stage,
             "failed" if any(g["status"] == "failed" for g in gates) else status,
@@ -299,34 +294,11 @@ def _cached(record_path: Path, key: str, folder: Path) -> dict[str, Any] | None:
     return dict(record)
 
 
-def _stage_entry(
-    i: int,
-    stage: Any,
-    status: str,
-    artifact: str | None,
-    key: str,
-    summary: str,
-    report: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "index": i,
-        "stage": stage.stage,
-        "status": status,
-        "artifact": artifact,
-        "seconds": 0.0,
-        "settings_hash": key,
-        "settings": stage.model_dump(mode="json"),
-        "summary": summary,
-        "report": report,
-    }
-
-
 def _skipped_stage(i: int, stage: Any, why: str) -> dict[str, Any]:
-    return _stage_entry(i, stage, "skipped", None, "", f"not run: {why}", {})
+    return stage_entry(i, stage, "skipped", None, "", f"not run: {why}", {})
 
 
 def _skipped_budgets(recipe: Recipe, why: str) -> list[dict[str, Any]]:
-    from edgekit.run.stages import latency_gate
 
     return [latency_gate(name, None, None, why=f"not run: {why}") for name in recipe.targets]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from edgekit.run.schema import BenchStage, DistillStage, EvalStage, ExportStage, QuantizeStage
 
 if TYPE_CHECKING:
-    from edgekit.run.runner import _State
+    from edgekit.run.runner import RunState
 
 METRIC_NAMES = {
     "rel_l2": "whole-tick rel-L2",
@@ -88,7 +88,7 @@ def latency_gate(
 # --- artifact stages -------------------------------------------------------------------------
 
 
-def run_distill(state: _State, stage: DistillStage, folder: Path) -> dict[str, Any]:
+def run_distill(state: RunState, stage: DistillStage, folder: Path) -> dict[str, Any]:
     from edgekit.distill import DistillConfig, DistillGateFailed, distill
 
     cfg = DistillConfig(
@@ -126,7 +126,7 @@ def run_distill(state: _State, stage: DistillStage, folder: Path) -> dict[str, A
             "artifact_written": written, "for_target": None}  # fmt: skip
 
 
-def run_quantize(state: _State, stage: QuantizeStage, folder: Path) -> dict[str, Any]:
+def run_quantize(state: RunState, stage: QuantizeStage, folder: Path) -> dict[str, Any]:
     from edgekit.quantize import QuantizeConfig, QuantizeGateFailed, quantize
     from edgekit.targets import get_target
 
@@ -161,7 +161,7 @@ def run_quantize(state: _State, stage: QuantizeStage, folder: Path) -> dict[str,
             "for_target": None if tgt.family == "cpu" else tgt.name}  # fmt: skip
 
 
-def run_export(state: _State, stage: ExportStage, folder: Path) -> dict[str, Any]:
+def run_export(state: RunState, stage: ExportStage, folder: Path) -> dict[str, Any]:
     from edgekit.export.onnx import export_onnx
     from edgekit.export.qnn import export_qnn
     from edgekit.export.tensorrt import export_tensorrt
@@ -202,7 +202,7 @@ def run_export(state: _State, stage: ExportStage, folder: Path) -> dict[str, Any
             "for_target": target}  # fmt: skip
 
 
-STAGE_RUNNERS: dict[str, Callable[[_State, Any, Path], dict[str, Any]]] = {
+STAGE_RUNNERS: dict[str, Callable[[RunState, Any, Path], dict[str, Any]]] = {
     "distill": run_distill,
     "quantize": run_quantize,
     "export": run_export,
@@ -219,7 +219,7 @@ def _speed(report: dict[str, Any]) -> str:
 # --- bench -----------------------------------------------------------------------------------
 
 
-def artifact_for(state: _State, target: str) -> tuple[Any, str]:
+def artifact_for(state: RunState, target: str) -> tuple[Any, str]:
     """What runs on ``target``: the last artifact made for it (or its family), else the last
     target-neutral one (FP32 / CPU-quantized), else the model itself."""
     from edgekit.loader import load
@@ -238,11 +238,10 @@ def artifact_for(state: _State, target: str) -> tuple[Any, str]:
 
 
 def bench_targets(
-    state: _State, i: int, stage: BenchStage
+    state: RunState, i: int, stage: BenchStage
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     from edgekit.bench import bench
     from edgekit.bench.estimated import EstimateRefused, EstimateReport
-    from edgekit.run.runner import _stage_entry
 
     gates, targets, lines = [], {}, []
     for name, spec in state.recipe.targets.items():
@@ -284,7 +283,7 @@ def bench_targets(
                 "report": report.to_dict(),
             }
         lines.append(f"{name} {gate['value']:.3g} ms {gate['evidence']}")
-    entry = _stage_entry(i, stage, "ran", None, "", "; ".join(lines), {})
+    entry = stage_entry(i, stage, "ran", None, "", "; ".join(lines), {})
     return entry, gates, targets
 
 
@@ -298,11 +297,10 @@ def _no_latency(budget_ms: float | None, where: str) -> dict[str, Any]:
 
 
 def run_eval(
-    state: _State, i: int, stage: EvalStage
+    state: RunState, i: int, stage: EvalStage
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Closed-loop success of the last artifact (as it ships: onnxruntime) vs its teacher."""
     from edgekit.eval import EvalGateFailed, evaluate
-    from edgekit.run.runner import _stage_entry
 
     model, _ = state.current()
     teacher = None if stage.teacher == "none" else stage.teacher
@@ -338,4 +336,26 @@ def run_eval(
             "message": "" if ok else f"success ratio {value} < {stage.min_success_ratio:g}",
         })  # fmt: skip
     status = "failed" if gates and gates[0]["status"] == "failed" else "ran"
-    return _stage_entry(i, stage, status, None, "", summary, res.report), gates
+    return stage_entry(i, stage, status, None, "", summary, res.report), gates
+
+
+def stage_entry(
+    i: int,
+    stage: Any,
+    status: str,
+    artifact: str | None,
+    key: str,
+    summary: str,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "index": i,
+        "stage": stage.stage,
+        "status": status,
+        "artifact": artifact,
+        "seconds": 0.0,
+        "settings_hash": key,
+        "settings": stage.model_dump(mode="json"),
+        "summary": summary,
+        "report": report,
+    }
