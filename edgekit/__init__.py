@@ -21,7 +21,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    # For type checkers the verbs are the functions (at run time the subpackages are callable
+    # modules, see edgekit/_callable.py, so `import edgekit` stays light).
+    from edgekit.bench.api import bench as bench
+    from edgekit.distill.api import distill as distill
+    from edgekit.eval.api import evaluate as eval
+    from edgekit.export import export as export
     from edgekit.loader import Source
+    from edgekit.quantize.api import quantize as quantize
+    from edgekit.run.runner import run as run
 
 __version__ = "0.3.0"
 __all__ = ["__version__", "bench", "distill", "eval", "export", "load", "quantize", "run"]

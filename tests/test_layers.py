@@ -68,3 +68,23 @@ def test_import_layer_contract():
     r = subprocess.run([exe], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "0 broken" in r.stdout
+
+
+def test_the_verbs_type_check_as_functions(tmp_path):
+    """`edgekit.quantize(...)` is the function for a type checker, arguments and result."""
+    pytest.importorskip("mypy")
+    use = tmp_path / "use.py"
+    use.write_text(
+        "import edgekit\n"
+        "from edgekit.quantize import QuantizeConfig\n"
+        "r = edgekit.quantize('zoo:vla:tiny', 'out', QuantizeConfig(), 'calib.npz')\n"
+        "reveal_type(r)\n"
+        "edgekit.bench('out', ticks='many')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", str(use)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert 'Revealed type is "edgekit.quantize.api.QuantizeResult"' in r.stdout, r.stdout
+    assert 'Argument "ticks" to "bench" has incompatible type "str"' in r.stdout, r.stdout
