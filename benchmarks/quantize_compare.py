@@ -35,6 +35,7 @@ from edgekit.loop.capture import FeedReader, capture, obs_match
 from edgekit.loop.fidelity import tick_fidelity, worst_error
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
+from edgekit.isa import host_isa
 from edgekit.quantize import QuantizeConfig, quantize
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.zoo import ZOO
@@ -108,7 +109,15 @@ def main() -> None:
                 if obs_match(p.observation_spec(), hold.observations()[0])
             }
             builders: dict[str, Callable[[], dict[str, Path]]] = {
+                # `cpu`: 7-bit weights on any x86 host; `cpu-x86-vnni`: 8-bit (VNNI hosts only)
                 "edgekit int8": partial(edgekit_variant, src, work, calib, precision="int8"),
+                **(
+                    {"edgekit int8 8-bit (cpu-x86-vnni)": partial(
+                        edgekit_variant, src, work, calib, precision="int8", target="cpu-x86-vnni"
+                    )}
+                    if host_isa().name == "x86-vnni"
+                    else {}
+                ),
                 "ORT quantize_static defaults": partial(
                     peer, ort_defaults, files, feeds, work, "ort"
                 ),
