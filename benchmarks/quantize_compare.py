@@ -29,13 +29,13 @@ from common import markdown, p50_ms, round_robin, save
 from edgekit.calib import save_calibration, synthesize_for_program
 from edgekit.errors import EdgekitError
 from edgekit.export import export_onnx
+from edgekit.isa import host_isa
 from edgekit.loader import TorchSource, load
 from edgekit.loop import LoopProgram, Runtime
 from edgekit.loop.capture import FeedReader, capture, obs_match
 from edgekit.loop.fidelity import tick_fidelity, worst_error
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
-from edgekit.isa import host_isa
 from edgekit.quantize import QuantizeConfig, quantize
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.zoo import ZOO
@@ -112,9 +112,16 @@ def main() -> None:
                 # `cpu`: 7-bit weights on any x86 host; `cpu-x86-vnni`: 8-bit (VNNI hosts only)
                 "edgekit int8": partial(edgekit_variant, src, work, calib, precision="int8"),
                 **(
-                    {"edgekit int8 8-bit (cpu-x86-vnni)": partial(
-                        edgekit_variant, src, work, calib, precision="int8", target="cpu-x86-vnni"
-                    )}
+                    {
+                        "edgekit int8 8-bit (cpu-x86-vnni)": partial(
+                            edgekit_variant,
+                            src,
+                            work,
+                            calib,
+                            precision="int8",
+                            target="cpu-x86-vnni",
+                        )
+                    }
                     if host_isa().name == "x86-vnni"
                     else {}
                 ),
