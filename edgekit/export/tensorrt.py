@@ -279,14 +279,17 @@ def _fidelity(source: Source, ready: dict[str, Path], seed: int) -> dict[str, An
     else:
         ref = OrtRuntime(source.files, threads=1)
     try:
-        got = OrtRuntime(ready, threads=1)
+        # unfused: the exact arithmetic of explicit Q/DQ, as TensorRT's int32 kernels compute it
+        # (a CPU's fused kernels may saturate where TensorRT's do not)
+        got = OrtRuntime(ready, threads=1, optimize=False)
         rows = tick_fidelity({"default": program}, ref, got, obs, seed)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         return {"checked": False, "why": f"onnxruntime CPU cannot run it: {first}"}
     return {
         "checked": True,
-        "measured_on": "onnxruntime CPU (TensorRT's own kernels are checked on the device)",
+        "measured_on": "onnxruntime CPU, Q/DQ unfused (TensorRT's own kernels are checked on the "
+        "device)",
         "ticks": len(obs),
         "worst_rel_l2": worst_error(rows),
         "rows": [r.to_dict() for r in rows],

@@ -100,6 +100,18 @@ def check_htp(target: Target) -> None:
         htp_provider_options(target.name)
 
 
+def checking_runtime(ctx: Context, files: dict[str, Path], scheme: Scheme) -> OrtRuntime:
+    """The runtime fidelity is measured on: onnxruntime's fused kernels where the artifact runs
+    on them, else the unfused Q/DQ graph (see ``Scheme.ort_kernels``)."""
+    return OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels)
+
+
+def checked_on(scheme: Scheme) -> str:
+    if scheme.ort_kernels:
+        return "onnxruntime CPU (optimizations on)"
+    return "onnxruntime CPU, Q/DQ unfused: the exact INT8 arithmetic (not this CPU's INT8 kernels)"
+
+
 class Int8Handler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
         check_htp(target)
@@ -118,8 +130,8 @@ class Int8Handler(Handler):
         return Outcome(
             files,
             scheme.name,
-            ctx.fidelity(rt),
-            "onnxruntime CPU (optimizations on)",
+            ctx.fidelity(checking_runtime(ctx, files, scheme)),
+            checked_on(scheme),
             scheme.to_dict(),
             latency=measure_latency(ctx, rt, _host_label(ctx.target)),
             extra={"quantized_nodes": {n: len(p.candidates) for n, p in nets.items()}},
@@ -253,8 +265,8 @@ class MixedHandler(Handler):
         return Outcome(
             files,
             f"{scheme.name}+float",
-            ctx.fidelity(rt),
-            "onnxruntime CPU (optimizations on)",
+            ctx.fidelity(checking_runtime(ctx, files, scheme)),
+            checked_on(scheme),
             scheme.to_dict(),
             kept_float=found.kept_names(),
             latency=measure_latency(ctx, rt, _host_label(ctx.target)),

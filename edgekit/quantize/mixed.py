@@ -68,7 +68,9 @@ def search(
                 )
                 for n, p in nets.items()
             }
-            err = worst_error(ctx.fidelity(OrtRuntime(files, threads=ctx.threads)))
+            err = worst_error(
+                ctx.fidelity(OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels))
+            )
             result.evaluations.append({"kept_float": k, "worst_rel_l2": err})
             return err
 
@@ -103,6 +105,6 @@ def _sensitivity(
             path = quantize_network(
                 net, work / f"{name}.sens.onnx", scheme, ctx.config.method, others
             )
-            rt = OrtRuntime({name: path}, threads=ctx.threads)
+            rt = OrtRuntime({name: path}, threads=ctx.threads, optimize=scheme.ort_kernels)
             scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))
     return sorted(scores, key=lambda s: s[1], reverse=True)

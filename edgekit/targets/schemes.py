@@ -40,6 +40,10 @@ class Scheme:
     runs_on: str = "onnxruntime CPU"
     reduce_range: bool = False  # 7-bit weights: no int16 saturation in AVX2 U8S8 kernels
     isa: str | None = None  # the CPU ISA the scheme is made for (CPU schemes only)
+    # Fidelity is checked on onnxruntime's fused INT8 kernels when the artifact runs on them
+    # (CPU); for another runtime (TensorRT) on the unfused Q/DQ graph: the exact INT8 arithmetic
+    # its int32-accumulating kernels compute, on any host (AVX2 kernels would saturate).
+    ort_kernels: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "op_types": list(self.op_types)}
@@ -78,7 +82,8 @@ TRT_S8S8 = Scheme(
     True,
     True,
     quantize_outputs=False,
-    runs_on="TensorRT (strongly typed, explicit Q/DQ); checked here on onnxruntime CPU",
+    runs_on="TensorRT (strongly typed, explicit Q/DQ); checked here on the exact INT8 arithmetic",
+    ort_kernels=False,
 )
 QNN_A8W8 = Scheme(
     "qnn-a8w8",
