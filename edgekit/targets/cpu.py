@@ -1,5 +1,6 @@
-"""CPU targets: this host (its INT8 scheme follows its ISA), or a named CPU class, so an
-artifact is built for the robot's CPU rather than the build machine's."""
+"""CPU targets: this host (INT8 with 7-bit weights on any x86 host, so the artifact is right on
+every x86 CPU; 8-bit on ARM64), or a named CPU class, so an artifact is built for the robot's
+CPU rather than the build machine's."""
 
 from __future__ import annotations
 
