@@ -24,6 +24,11 @@ WeightsOpt = Annotated[
 InputsOpt = Annotated[
     Path | None, typer.Option("--inputs", help="Sample inputs (.npz) for a factory/pt2 model.")
 ]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")]
+JsonReportOpt = Annotated[Path | None, typer.Option("--json", help="Write the full report.")]
+LatencyTicksOpt = Annotated[
+    int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
+]
 PickleOpt = Annotated[
     bool,
     typer.Option(

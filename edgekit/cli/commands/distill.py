@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from edgekit.cli import options
-from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+from edgekit.cli.options import (
+    ForceOpt,
+    InputsOpt,
+    JsonReportOpt,
+    LatencyTicksOpt,
+    ModelArg,
+    PickleOpt,
+    TimeoutOpt,
+    WeightsOpt,
+)
 
 
 def distill(
@@ -60,11 +69,9 @@ def distill(
             "without --resume an existing checkpoint needs --force, which discards it).",
         ),
     ] = False,
-    latency_ticks: Annotated[
-        int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
-    ] = 30,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    latency_ticks: LatencyTicksOpt = 30,
+    force: ForceOpt = False,
+    json_out: JsonReportOpt = None,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from edgekit.cli import options
-from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+from edgekit.cli.options import (
+    InputsOpt,
+    JsonReportOpt,
+    ModelArg,
+    PickleOpt,
+    TimeoutOpt,
+    WeightsOpt,
+)
 
 
 def eval_cmd(
@@ -32,7 +38,7 @@ def eval_cmd(
     program: Annotated[
         str | None, typer.Option("--program", help="Another loop program of the model.")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report.")] = None,
+    json_out: JsonReportOpt = None,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,

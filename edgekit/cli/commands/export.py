@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from edgekit.cli import options
-from edgekit.cli.options import InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+from edgekit.cli.options import ForceOpt, InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
 
 if TYPE_CHECKING:
     from edgekit.loader import Source
@@ -18,7 +18,7 @@ def export(
     model: ModelArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="Export format.")] = "onnx",
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")] = False,
+    force: ForceOpt = False,
     no_parity: Annotated[
         bool, typer.Option("--no-parity", help="Skip the numerical parity check.")
     ] = False,
