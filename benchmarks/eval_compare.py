@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import markdown, save
 
-from edgekit.bench import bench
+from edgekit.bench import BenchConfig, bench
 from edgekit.distill import DistillConfig, distill
-from edgekit.eval import evaluate
-from edgekit.quantize import QuantizeConfig, quantize
+from edgekit.eval import EvalConfig, evaluate
+from edgekit.quantize import Int4Config, Int8Config, MixedConfig, quantize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def variants(kind: str, ref: str, calib: Path, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"teacher (FP32)": ref}
     q = {
-        "int8": QuantizeConfig(precision="int8", latency_ticks=0),
-        "int4": QuantizeConfig(precision="int4", latency_ticks=0),
-        "mixed (<= 10%)": QuantizeConfig(precision="mixed", max_error=0.1, latency_ticks=0),
+        "int8": Int8Config(latency_ticks=0),
+        "int4": Int4Config(latency_ticks=0),
+        "mixed (<= 10%)": MixedConfig(max_error=0.1, latency_ticks=0),
     }
     if kind == "diffusion-policy":
         for n in (4, 2):
@@ -52,7 +52,7 @@ def variants(kind: str, ref: str, calib: Path, work: Path) -> dict[str, Any]:
     for name, qc in q.items():
         out[name] = quantize(ref, work / name.split()[0], qc, calib).out
     if kind == "diffusion-policy":
-        qc = QuantizeConfig(precision="int8", latency_ticks=0)
+        qc = Int8Config(latency_ticks=0)
         out["4-step student + INT8"] = quantize(str(out["4-step student"]), work / "s4-int8", qc,
                                                 calib).out  # fmt: skip
     return out
@@ -70,9 +70,10 @@ def main() -> None:
             ref = f"zoo:{kind}:reacher"
             calib = ROOT / "calib_data" / f"reacher-{kind}.npz"
             for name, model in variants(kind, ref, calib, Path(tmp) / kind).items():
-                res = evaluate(str(model), "reacher", args.episodes, args.seed,
-                               teacher=None if model == ref else ref)  # fmt: skip
-                b = bench(str(model), target="cpu", ticks=100, warmup=10)
+                teacher = "none" if model == ref else ref
+                cfg = EvalConfig(episodes=args.episodes, seed=args.seed, teacher=teacher)
+                res = evaluate(str(model), cfg)
+                b = bench(str(model), BenchConfig(target="cpu", ticks=100, warmup=10))
                 c = res.candidate
                 row = {
                     "kind": kind,

@@ -36,7 +36,7 @@ from edgekit.loop.capture import FeedReader, capture, obs_match
 from edgekit.loop.fidelity import tick_fidelity, worst_error
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
-from edgekit.quantize import QuantizeConfig, quantize
+from edgekit.quantize import quantize, quantize_config
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.zoo import ZOO
 
@@ -69,7 +69,7 @@ def peer(
 
 def edgekit_variant(src: TorchSource, work: Path, calib: Path, **cfg: Any) -> dict[str, Path]:
     tag = "-".join(f"{v}" for v in cfg.values())
-    res = quantize(src, work / tag, QuantizeConfig(latency_ticks=0, **cfg), str(calib))
+    res = quantize(src, work / tag, quantize_config(latency_ticks=0, **cfg), str(calib))
     from edgekit.artifacts import load_artifact
 
     art = load_artifact(res.out)

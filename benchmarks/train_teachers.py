@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgekit.eval import EvalConfig
 from edgekit.eval.envs import Observer, get_task
 from edgekit.eval.runner import record_observations
 from edgekit.loader import SHIPPED_WEIGHTS, TorchSource
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         path = args.out / f"{kind}-reacher.safetensors"
         state = {k: v.contiguous() for k, v in src.module.state_dict().items()}
         save_file(state, str(path))
-        res = evaluate(src, env="reacher", episodes=args.eval_episodes, seed=1, teacher=None)
+        cfg = EvalConfig(env="reacher", episodes=args.eval_episodes, seed=1, teacher="none")
+        res = evaluate(src, cfg)
         record["closed_loop"] = {
             "episodes": args.eval_episodes,
             "seed": 1,

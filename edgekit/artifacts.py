@@ -178,6 +178,9 @@ _FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 def staging_dir(out: Path, force: bool) -> Iterator[Path]:
     """Yield a temporary folder next to ``out``; on success it replaces ``out`` atomically.
 
+    ``raise Discard()`` inside the block drops the folder and leaves ``out`` as it was (an
+    artifact that missed its gate is not written).
+
     On any failure, a signal included, the temporary folder is removed. An ``OSError`` writing
     it (full disk...) becomes a one-line :class:`~edgekit.errors.DestinationError` on ``out``.
     """
@@ -199,6 +202,8 @@ def staging_dir(out: Path, force: bool) -> Iterator[Path]:
             os.replace(tmp, out)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
+        except Discard:
+            shutil.rmtree(tmp, ignore_errors=True)
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if e.errno in _FULL_OR_READ_ONLY or str(tmp) in str(e.filename or ""):
@@ -207,6 +212,10 @@ def staging_dir(out: Path, force: bool) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+class Discard(Exception):
+    """Raised inside :func:`staging_dir`: drop the staged artifact, write nothing."""
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

@@ -322,7 +322,7 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> Path:
     [
         (["zoo:nope", "--width", "0.5"], "unknown zoo model"),
         (["zoo:humanoid:tiny"], "nothing to distil"),
-        (["zoo:humanoid:tiny", "--width", "0"], "--width must be > 0"),
+        (["zoo:humanoid:tiny", "--width", "0"], "--width 0.0: must be > 0"),
         (["zoo:humanoid:tiny", "--width", "1.5"], "at most the teacher's size"),
         (["zoo:vla:tiny", "--denoise-steps", "2"], "needs a 'diffusion-sampler' program"),
         (["zoo:diffusion-policy:tiny", "--denoise-steps", "8"], "1 to 4 denoiser calls"),

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("gymnasium")
 pytest.importorskip("mujoco")
 
-from edgekit.eval import evaluate, get_task, wilson
+from edgekit.eval import EvalConfig, evaluate, get_task, wilson
 from edgekit.loader import SHIPPED_WEIGHTS, load
 
 MLP = "zoo:humanoid:reacher"
@@ -32,12 +32,10 @@ def random_mlp(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_mlp(tmp_path_factory) -> Path:
-    from edgekit.quantize import QuantizeConfig, quantize
+    from edgekit.quantize import Int8Config, quantize
 
     out = tmp_path_factory.mktemp("eval") / "int8"
-    quantize(
-        MLP, out, QuantizeConfig(precision="int8", latency_ticks=0), CALIB / "reacher-humanoid.npz"
-    )
+    quantize(MLP, out, Int8Config(latency_ticks=0), CALIB / "reacher-humanoid.npz")
     return out
 
 
@@ -71,7 +69,7 @@ def test_the_teachers_have_learned_the_task(kind):
     """>= 80% success in closed loop on episodes apart from their training record's."""
     record = json.loads((SHIPPED_WEIGHTS / f"{kind}-reacher.json").read_text())
     assert record["closed_loop"]["success_rate"] >= 0.8
-    res = evaluate(f"zoo:{kind}:reacher", "reacher", episodes=10, seed=100, teacher=None)
+    res = evaluate(f"zoo:{kind}:reacher", EvalConfig(episodes=10, seed=100, teacher="none"))
     assert res.candidate.success_rate >= 0.8, res.report["candidate"]["per_episode"]
 
 
@@ -103,20 +101,20 @@ def test_position_commands_are_tracked_by_the_joint_controller():
 
 
 def test_seeded_episodes_are_deterministic():
-    a = evaluate(DP, "reacher", episodes=2, seed=7, teacher=None)
-    b = evaluate(DP, "reacher", episodes=2, seed=7, teacher=None)
+    a = evaluate(DP, EvalConfig(episodes=2, seed=7, teacher="none"))
+    b = evaluate(DP, EvalConfig(episodes=2, seed=7, teacher="none"))
     ra = [(e.seed, e.success, e.ret, e.ticks) for e in a.candidate.episodes]
     rb = [(e.seed, e.success, e.ret, e.ticks) for e in b.candidate.episodes]
     assert ra == rb
     assert [e.seed for e in a.candidate.episodes] == [7, 8]
     # 50 steps, replanning every 8 executed actions of the chunk: 7 ticks of 16 denoiser calls
     assert all(e.steps == 50 and e.ticks == 7 for e in a.candidate.episodes)
-    c = evaluate(DP, "reacher", episodes=2, seed=9, teacher=None)
+    c = evaluate(DP, EvalConfig(episodes=2, seed=9, teacher="none"))
     assert [e.ret for e in c.candidate.episodes] != [e.ret for e in a.candidate.episodes]
 
 
 def test_compressed_artifact_next_to_its_teacher(int8_mlp, cli, tmp_path):
-    res = evaluate(str(int8_mlp), "reacher", episodes=6, seed=0, min_success_ratio=0.5)
+    res = evaluate(str(int8_mlp), EvalConfig(episodes=6, min_success_ratio=0.5))
     assert res.teacher is not None and res.teacher.ref == MLP  # found through the manifest
     assert res.ratio == pytest.approx(res.candidate.success_rate / res.teacher.success_rate)
     rep = res.report

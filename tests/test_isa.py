@@ -71,7 +71,7 @@ def per_isa(tmp_path_factory) -> dict[str, dict]:
     from edgekit.loader import load
     from edgekit.loop.capture import capture
     from edgekit.models import build_program
-    from edgekit.quantize import QuantizeConfig, quantize
+    from edgekit.quantize import Int8Config, quantize
     from edgekit.runtimes import OrtRuntime
 
     work = tmp_path_factory.mktemp("isa")
@@ -82,7 +82,7 @@ def per_isa(tmp_path_factory) -> dict[str, dict]:
     feeds, _ = capture({"p": prog}, OrtRuntime(fp32.files, threads=1), held.observations(), 8, 0)
     cases = {}
     for isa, target in ISA_TARGETS.items():
-        q = quantize(fp32, work / isa, QuantizeConfig(target=target, latency_ticks=0), calib)
+        q = quantize(fp32, work / isa, Int8Config(target=target, latency_ticks=0), calib)
         for net, path in fp32.files.items():
             npz = work / f"{isa}-{net}-feeds.npz"
             np.savez(npz, **{f"{i}/{k}": v for i, f in enumerate(feeds[net]) for k, v in f.items()})
@@ -94,9 +94,7 @@ def per_isa(tmp_path_factory) -> dict[str, dict]:
                 "made_for": q.report["cpu_isa"]["made_for"],
             }
     # TensorRT's S8S8 explicit Q/DQ: x86 CPUs run s8 activations through the same U8S8 kernels
-    q = quantize(
-        fp32, work / "trt", QuantizeConfig(target="jetson-agx-orin", latency_ticks=0), calib
-    )
+    q = quantize(fp32, work / "trt", Int8Config(target="jetson-agx-orin", latency_ticks=0), calib)
     for net, path in fp32.files.items():
         npz = work / f"{X86_VNNI}-{net}-feeds.npz"  # the same held-out feeds
         cases[f"tensorrt/{net}"] = {"fp32": str(path), "int8": str(q.out / path.name),

@@ -32,7 +32,8 @@ for argv in {runs!r}:
             raise SystemExit(f"{{argv}} exited {{e.code}}")
 
 import edgekit
-report = edgekit.bench({artifact!r}, ticks=3, warmup=0, budget_ms=60000)
+from edgekit.bench import BenchConfig
+report = edgekit.bench({artifact!r}, BenchConfig(ticks=3, warmup=0, budget_ms=60000))
 assert report.passed and report.stats.n == 3
 print("torch loaded:", any(m == "torch" or m.startswith("torch.") for m in sys.modules))
 """
@@ -76,10 +77,11 @@ def test_the_verbs_type_check_as_functions(tmp_path):
     use = tmp_path / "use.py"
     use.write_text(
         "import edgekit\n"
-        "from edgekit.quantize import QuantizeConfig\n"
-        "r = edgekit.quantize('zoo:vla:tiny', 'out', QuantizeConfig(), 'calib.npz')\n"
+        "from edgekit.quantize import Int8Config\n"
+        "r = edgekit.quantize('zoo:vla:tiny', 'out', Int8Config(), 'calib.npz')\n"
         "reveal_type(r)\n"
-        "edgekit.bench('out', ticks='many')\n"
+        "from edgekit.bench import BenchConfig\n"
+        "edgekit.bench('out', BenchConfig(ticks='many'))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
@@ -87,4 +89,4 @@ def test_the_verbs_type_check_as_functions(tmp_path):
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
     )  # fmt: skip
     assert 'Revealed type is "edgekit.quantize.api.QuantizeResult"' in r.stdout, r.stdout
-    assert 'Argument "ticks" to "bench" has incompatible type "str"' in r.stdout, r.stdout
+    assert 'Argument "ticks" to "BenchConfig" has incompatible type "str"' in r.stdout, r.stdout

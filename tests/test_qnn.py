@@ -236,7 +236,7 @@ def test_groupnorm_relu_with_zero_beta_matches_cpu(tmp_path):
 def htp_artifacts(tmp_path_factory):
     """The tiny humanoid quantized for two HTP architectures (v68 and v73)."""
     pytest.importorskip("onnxruntime_qnn")
-    from edgekit.quantize import QuantizeConfig, quantize
+    from edgekit.quantize import Int8Config, quantize
 
     base = tmp_path_factory.mktemp("htp")
     out = {}
@@ -244,7 +244,7 @@ def htp_artifacts(tmp_path_factory):
         quantize(
             "zoo:humanoid:tiny",
             base / target,
-            QuantizeConfig(target=target, latency_ticks=0),
+            Int8Config(target=target, latency_ticks=0),
             "calib_data/humanoid-tiny.npz",
         )
         out[target] = base / target

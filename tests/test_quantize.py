@@ -161,6 +161,8 @@ def test_calibration_of_another_model_is_refused(cli, tmp_path):
         (["--method", "mse"], "--method 'mse'"),
         (["--precision", "int4", "--block-size", "48"], "--block-size 48"),
         (["--precision", "mixed"], "--precision mixed needs --max-error"),
+        (["--block-size", "64"], "--block-size does not apply to --precision int8"),
+        (["--max-error", "-1"], "--max-error -1.0: must be > 0"),
         (["--precision", "int4", "--target", "qcs6490"], "INT4 weight-only is not supported"),
         (["--target", "jetson-nano-x"], "unknown target"),
     ],

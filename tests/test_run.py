@@ -230,7 +230,7 @@ BAD = {
     "typo": (_stage(0, precison="int8"), "stages[0].precison: unknown key"),
     "top-level key": (_bad(budgets={}), "budgets: unknown key"),
     "wrong type": (_stage(2, ticks="many"), "stages[2].ticks: Input should be a valid integer"),
-    "bad value": (_stage(0, precision="int3"), "stages[0].precision: Input should be"),
+    "bad value": (_stage(0, precision="int3"), "stages[0].precision: 'int3': expected one of int8, int4, mixed"),
     "unknown target": (_bad(targets={"jetson-orin-nz": {"budget_ms": 5}}),
                        "targets.jetson-orin-nz: unknown target 'jetson-orin-nz'"),
     "unknown stage target": (_stage(0, target="tpu"), "stages[0].target: unknown target 'tpu'"),
@@ -254,6 +254,9 @@ BAD = {
     "targets without bench": (_bad(stages=[MINIMAL["stages"][0]]),
                               "targets: given but there is no bench stage"),
     "not a mapping": ([1, 2], "expected a mapping of recipe keys, got list"),
+    "option of another method": (_stage(0, block_size=64), "stages[0].block_size: unknown key"),
+    "bench owns no target": (_stage(2, target="cpu"),
+                             "stages[2].target: a recipe sets each target's budget under targets"),
 }  # fmt: skip
 
 

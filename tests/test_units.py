@@ -42,16 +42,18 @@ def test_model_spec_roundtrip():
 
 def test_python_api_mirrors_the_cli(tmp_path):
     import edgekit
-    from edgekit.quantize import QuantizeConfig
+    from edgekit.quantize import Int8Config
 
     art = edgekit.export("zoo:humanoid:tiny", tmp_path / "fp32")
     assert art.manifest.stage == "export"
     q = edgekit.quantize(
         str(tmp_path / "fp32"),
         tmp_path / "int8",
-        QuantizeConfig(latency_ticks=0),
+        Int8Config(latency_ticks=0),
         calib="synthetic",
     )
     assert q.passed and q.report["calibration"]["source"] == "synthetic"
-    report = edgekit.bench(str(tmp_path / "int8"), ticks=2, warmup=0, budget_ms=60000)
+    from edgekit.bench import BenchConfig
+
+    report = edgekit.bench(str(tmp_path / "int8"), BenchConfig(ticks=2, warmup=0, budget_ms=6e4))
     assert report.passed and report.model["kind"] == "humanoid"

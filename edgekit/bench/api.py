@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.bench.config import BenchConfig
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
 from edgekit.bench.host import environment, isa_notes
 from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
 from edgekit.bench.stats import LatencyStats
 from edgekit.errors import BadInputError, EdgekitError
+from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import OnnxSource, Source, TorchSource, load
 from edgekit.loop import LoopProgram
 from edgekit.loop.timing import time_ticks
@@ -24,7 +26,7 @@ from edgekit.models import build_program
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import ProgramSpec
 from edgekit.targets import Target, get_target, why_not_measurable
-from edgekit.validate import loop_override, positive_finite, show_value, tick_count
+from edgekit.validate import loop_override, show_value
 
 GATES = ("p50", "p90", "p99", "max", "mean")
 
@@ -40,7 +42,7 @@ class StageRow:
 
 
 @dataclass
-class BenchReport:
+class BenchReport(Gated):
     model: dict[str, Any]
     target: Target
     runtime: dict[str, Any]
@@ -56,8 +58,20 @@ class BenchReport:
     samples_ms: list[float] = field(default_factory=list)  # every timed tick, in order
 
     @property
-    def passed(self) -> bool:
-        return self.stats.stat(self.gate) <= self.budget_ms
+    def gates(self) -> list[Gate]:
+        value, name = self.stats.stat(self.gate), self.target.name
+        method = (
+            f"whole tick timed on this host, {self.ticks} ticks after {self.warmup} warm-up, "
+            f"{self.runtime.get('name', 'onnxruntime')}"
+        )
+        return [
+            upper_bound(
+                "bench", "latency", self.gate, value, self.budget_ms, method, unit="ms",
+                target=name, name=f"{name}: {self.gate} tick <= {self.budget_ms:g} ms",
+                message=f"budget missed: {self.gate} {value:.2f} ms > {self.budget_ms:.2f} ms "
+                f"on {name}",
+            )
+        ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,48 +230,28 @@ def _torch_twin(source: OnnxSource) -> TorchSource:
     return twin
 
 
-def bench(
-    model: str | Source,
-    *,
-    target: str = "cpu",
-    runtime: str = "ort",
-    ticks: int = 200,
-    warmup: int = 20,
-    threads: int | None = None,
-    spinning: bool = False,
-    hz: float | None = None,
-    budget_ms: float | None = None,
-    gate: str = "p99",
-    program: str | None = None,
-    loop_params: dict[str, Any] | None = None,
-    seed: int = 0,
-    require_measured: bool = False,
-    precision: str | None = None,
-) -> BenchReport | EstimateReport:
-    """Measure the whole control tick of ``model`` on ``target``, or, for a target that is
-    not this machine, estimate it (an :class:`EstimateReport`, labelled ``estimated``).
+def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport | EstimateReport:
+    """Measure the whole control tick of ``model`` on ``config.target``, or, for a target that
+    is not this machine, estimate it (an :class:`EstimateReport`, labelled ``estimated``).
+    Either report's ``passed`` / ``gates`` hold the tick to the budget (exit 1 in the CLI).
 
     Raises:
         EstimateRefused: the target can only be estimated and ``require_measured`` (exit 1).
         BadInputError: bad reference, runtime, program or option (exit code 2).
     """
-    tgt = get_target(target)
+    cfg = config or BenchConfig()
+    runtime, ticks, warmup, gate, seed = cfg.runtime, cfg.ticks, cfg.warmup, cfg.gate, cfg.seed
+    hz, budget_ms, precision, loop_params = cfg.hz, cfg.budget_ms, cfg.precision, cfg.loop
+    tgt = get_target(cfg.target)
     on_device = runtime == "tensorrt" and tgt.family == "jetson"  # measured on the Jetson
-    if not tgt.measurable_here and not on_device and require_measured:
+    if not tgt.measurable_here and not on_device and cfg.require_measured:
         raise EstimateRefused(
             f"--require-measured: {why_not_measurable(tgt)}; refusing to ship on an estimate"
         )
     if tgt.measurable_here and precision is not None:
         raise BadInputError("--precision only applies to estimates; this target is measured")
-    tick_count(ticks, "--ticks", minimum=1)
-    tick_count(warmup, "--warmup")
-    if gate not in GATES:
-        raise BadInputError(f"--gate {gate!r}: expected one of {', '.join(GATES)}")
-    positive_finite(hz, "--hz")
-    positive_finite(budget_ms, "--budget-ms")
-    threads = threads or default_threads()
-    if threads < 1:
-        raise BadInputError(f"--threads must be >= 1 (got {threads})")
+    threads = cfg.threads or default_threads()
+    spinning, program = cfg.spinning, cfg.program
     source = load(model) if isinstance(model, str) else model
     prog, program_hz = resolve_program(source, program, loop_params or {})
     rate = hz or program_hz

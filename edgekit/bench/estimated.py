@@ -15,6 +15,7 @@ from typing import Any
 
 from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
 from edgekit.errors import BadInputError, GateFailed
+from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import Source, TorchSource
 from edgekit.targets import Target
 
@@ -26,7 +27,7 @@ class EstimateRefused(GateFailed):
 
 
 @dataclass
-class EstimateReport:
+class EstimateReport(Gated):
     model: dict[str, Any]
     target: Target
     estimate: Any  # edgekit.estimate.TickEstimate
@@ -40,8 +41,17 @@ class EstimateReport:
         return float(self.estimate.tick_ms)
 
     @property
-    def passed(self) -> bool:
-        return self.tick_ms <= self.budget_ms
+    def gates(self) -> list[Gate]:
+        name, value = self.target.name, self.tick_ms
+        return [
+            upper_bound(
+                "bench", "latency", "estimate", value, self.budget_ms, self.estimate.method,
+                unit="ms", evidence="estimated", target=name,
+                name=f"{name}: tick <= {self.budget_ms:g} ms (estimated)",
+                message=f"budget missed (ESTIMATED): {value:.2f} ms > {self.budget_ms:.2f} ms "
+                f"on {name}",
+            )
+        ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from edgekit.bench.host import environment

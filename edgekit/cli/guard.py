@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Signalled
+
+if TYPE_CHECKING:
+    from edgekit.gates import Gated
 
 _SIGNALS = {
     signal.SIGINT: ("interrupted", EXIT_INTERRUPTED),
@@ -82,3 +85,19 @@ def os_error_line(e: OSError) -> str:
     if e.filename:
         return f"{e.filename}: {reason(e)}"
     return f"{reason(e)} (rerun with --debug to see which file)"
+
+
+def finish(result: Gated, json_out: Path | str | None = None) -> None:
+    """The one place a verb's gates become the exit code: write ``--json`` (the result's
+    report, also when a gate failed), then exit 1 naming the first failed gate."""
+    from edgekit.cli.render.json_report import write_json
+    from edgekit.errors import GateFailed
+
+    if json_out:
+        write_json(Path(json_out), result.to_dict())
+    if result.passed:
+        return
+    message = result.failed[0].message
+    if getattr(result, "written", True) is False:
+        message += "; nothing written"
+    raise GateFailed(message)

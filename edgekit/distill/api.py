@@ -43,7 +43,8 @@ from edgekit.distill import dist as distmod
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.measure import facts, latency
 from edgekit.distill.train import TrainConfig, train
-from edgekit.errors import BadInputError, GateFailed, InputSpecError, ModelLoadError
+from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
+from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import Source, TorchSource, load, source_info
 from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
@@ -54,26 +55,38 @@ Progress = Callable[[str, int, int, dict[str, float]], None]  # phase, done, tot
 
 
 @dataclass
-class DistillResult:
-    out: Path | None  # None on ranks other than 0
+class DistillResult(Gated):
+    """The student artifact (``out``, written only when its gate passed; None on torchrun
+    ranks other than 0) and its report: fidelity vs the teacher and the latency check."""
+
+    out: Path | None
     config: DistillConfig
     report: dict[str, Any] = field(default_factory=dict)
+    written: bool = False
 
     @property
     def error(self) -> float:
         return float(self.report.get("fidelity", {}).get("headline", {}).get("value", 0.0))
 
     @property
-    def passed(self) -> bool:
-        return self.config.max_error is None or self.error <= self.config.max_error
+    def metric(self) -> str:
+        return str(self.report.get("fidelity", {}).get("headline", {}).get("metric", "rel_l2"))
 
+    @property
+    def gates(self) -> list[Gate]:
+        limit = self.config.max_error
+        if limit is None:
+            return []
+        return [
+            upper_bound(
+                "distill", "fidelity", self.metric, self.error, limit,
+                "student vs teacher on held-out observations, onnxruntime FP32",
+                message=f"student {self.metric} {self.error:.4g} exceeds --max-error {limit:g}",
+            )
+        ]  # fmt: skip
 
-class DistillGateFailed(GateFailed):
-    """The student misses ``--max-error``; no artifact was written. Carries the report."""
-
-    def __init__(self, message: str, result: DistillResult) -> None:
-        super().__init__(message)
-        self.result = result
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -119,8 +132,10 @@ def distill(
     ``data`` is a calibration/recording ``.npz`` (or folder) of observations, or the string
     ``"synthetic"`` to train on generated observations explicitly; None is an error.
 
+    Returns a :class:`DistillResult`; a student that misses ``config.max_error`` did not pass
+    (``result.passed``; exit 1 in the CLI) and was not written.
+
     Raises:
-        DistillGateFailed: fidelity misses ``config.max_error`` (exit 1); nothing is written.
         BadInputError / InputSpecError / ModelLoadError: bad teacher, student, data or option.
     """
     out = Path(out)
@@ -343,11 +358,7 @@ def _finish(
         gate["passed"] = result.passed
         report["gate"] = gate
         if not result.passed:
-            raise DistillGateFailed(
-                f"student {fid['headline']['metric']} {fid['headline']['value']:.4g} exceeds "
-                f"--max-error {config.max_error:g}; nothing written",
-                result,
-            )
+            return result  # nothing written; the checkpoint stays
         with staging_dir(out, force) as tmp:
             files = {}
             for net, path in s_files.items():
@@ -363,6 +374,7 @@ def _finish(
                 checks={"parity": s_exp.manifest.checks["parity"], "distill": report},
             )
             write_manifest(tmp, manifest)
+    result.written = True
     shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     return result
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
-from edgekit.errors import BadInputError
-from edgekit.validate import tick_count
+from pydantic import Field, model_validator
+
+from edgekit.config import VerbConfig
+from edgekit.validate import MAX_TICKS
 
 
-@dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(VerbConfig):
     """What student to make and how to train it.
 
     Attributes:
@@ -37,71 +36,53 @@ class DistillConfig:
         seed: every random choice (student init, batches, augmentation) derives from it.
     """
 
-    width: float = 1.0
-    depth: float = 1.0
+    stage: Literal["distill"] = "distill"
+    width: float = Field(default=1.0, gt=0)
+    depth: float = Field(default=1.0, gt=0)
     student: str | None = None
-    denoise_steps: int | None = None
+    denoise_steps: int | None = Field(default=None, ge=1)
     program: str | None = None
-    steps: int = 300
-    batch_size: int = 32
-    lr: float | None = None
-    warmup: int = 20
-    ema: float = 0.999
-    grad_clip: float = 1.0
-    weight_decay: float = 0.0
-    jitter: float = 0.05
-    feature_weight: float = 0.1
-    holdout: float = 0.25
-    max_error: float | None = None
-    checkpoint_every: int = 100
-    latency_ticks: int = 30
-    max_feeds: int = 256
+    steps: int = Field(default=300, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float | None = Field(default=None, gt=0)
+    warmup: int = Field(default=20, ge=0)
+    ema: float = Field(default=0.999, gt=0, lt=1)
+    grad_clip: float = Field(default=1.0, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    jitter: float = Field(default=0.05, ge=0)
+    feature_weight: float = Field(default=0.1, ge=0)
+    holdout: float = Field(default=0.25, gt=0, lt=1)
+    max_error: float | None = Field(default=None, gt=0)
+    checkpoint_every: int = Field(default=100, ge=0)
+    latency_ticks: int = Field(default=30, ge=0, le=MAX_TICKS)
+    max_feeds: int = Field(default=256, ge=1)
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        for name in ("width", "depth", "lr", "ema", "grad_clip"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not (math.isfinite(value) and value > 0):
-                raise BadInputError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
+    @model_validator(mode="after")
+    def _one_kind_of_student(self) -> DistillConfig:
         if self.width > 1 or self.depth > 1:
-            raise BadInputError(
+            raise ValueError(
                 f"--width {self.width} / --depth {self.depth}: a student is at most the "
                 "teacher's size (factors in (0, 1])"
             )
-        if self.ema >= 1:
-            raise BadInputError(f"ema decay must be < 1 (got {self.ema})")
-        if self.steps < 1 or self.batch_size < 1:
-            raise BadInputError("--steps and --batch-size must be >= 1")
-        tick_count(self.latency_ticks, "--latency-ticks")
-        if self.checkpoint_every < 0:
-            raise BadInputError(f"--checkpoint-every must be >= 0 (got {self.checkpoint_every})")
-        if self.warmup < 0:
-            raise BadInputError(f"warm-up steps must be >= 0 (got {self.warmup})")
-        if self.jitter < 0 or self.feature_weight < 0 or self.weight_decay < 0:
-            raise BadInputError("jitter, feature weight and weight decay must be >= 0")
-        if not 0 < self.holdout < 1:
-            raise BadInputError(f"holdout fraction must be in (0, 1) (got {self.holdout})")
-        if self.max_error is not None and not self.max_error > 0:
-            raise BadInputError(f"--max-error must be > 0 (got {self.max_error})")
         if self.denoise_steps is not None:
             if not 1 <= self.denoise_steps <= 4:
-                raise BadInputError(
+                raise ValueError(
                     f"--denoise-steps {self.denoise_steps}: a step-distilled student makes "
                     "1 to 4 denoiser calls"
                 )
             if self.student is not None or self.width != 1 or self.depth != 1:
-                raise BadInputError(
+                raise ValueError(
                     "--denoise-steps distils the sampler with the teacher's own denoiser; "
                     "run width/depth (--width/--depth/--student) distillation separately"
                 )
         elif self.student is None and self.width == 1 and self.depth == 1:
-            raise BadInputError(
+            raise ValueError(
                 "nothing to distil: give --width/--depth < 1, --student MODEL, or --denoise-steps N"
             )
         if self.student is not None and (self.width != 1 or self.depth != 1):
-            raise BadInputError("--student and --width/--depth are exclusive")
+            raise ValueError("--student and --width/--depth are exclusive")
+        return self
 
     @property
     def learning_rate(self) -> float:
@@ -113,13 +94,10 @@ class DistillConfig:
     def mode(self) -> str:
         return "steps" if self.denoise_steps is not None else "outputs"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def training_settings(self) -> dict[str, Any]:
         """The settings that shape the trained weights (for the checkpoint/resume hash)."""
-        d = self.to_dict()
+        d = self.model_dump(mode="json")
         d["lr"] = self.learning_rate
-        for k in ("max_error", "checkpoint_every", "latency_ticks"):
+        for k in ("stage", "max_error", "checkpoint_every", "latency_ticks"):
             d.pop(k)
         return d

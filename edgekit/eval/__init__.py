@@ -1,22 +1,22 @@
 """``edgekit eval``: does the compressed policy still do the task? Closed loop, in simulation.
 
-    result = edgekit.eval("out/dp-int8", env="reacher", episodes=50, seed=0,
-                          min_success_ratio=0.9)
-    result.candidate.success_rate, result.teacher.success_rate, result.ratio
+    result = edgekit.eval("out/dp-int8", EvalConfig(episodes=50, min_success_ratio=0.9))
+    result.passed, result.candidate.success_rate, result.teacher.success_rate, result.ratio
 
 ``envs`` is the task registry (gymnasium + MuJoCo), ``runner`` the seeded episodes through
 onnxruntime, ``api`` the teacher-vs-candidate comparison and its gate.
 """
 
 from edgekit._callable import make_callable
-from edgekit.eval.api import EvalGateFailed, EvalResult, evaluate
+from edgekit.eval.api import EvalResult, evaluate
+from edgekit.eval.config import EvalConfig
 from edgekit.eval.envs import TASKS, get_task
 from edgekit.eval.runner import Episode, PolicyEval, wilson
 
 __all__ = [
     "TASKS",
     "Episode",
-    "EvalGateFailed",
+    "EvalConfig",
     "EvalResult",
     "PolicyEval",
     "evaluate",

@@ -5,18 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgekit.errors import BadInputError, GateFailed
+from edgekit.errors import BadInputError
+from edgekit.eval.config import EvalConfig
 from edgekit.eval.envs import get_task
 from edgekit.eval.runner import PolicyEval, rollout
+from edgekit.gates import Gate, Gated, lower_bound
 from edgekit.loader import Source, load
 
 
 @dataclass
-class EvalResult:
+class EvalResult(Gated):
+    """Both policies' episodes, the success ratio, and the gate (``passed``)."""
+
     candidate: PolicyEval
     teacher: PolicyEval | None
     report: dict[str, Any]
-    min_success_ratio: float | None = None
+    config: EvalConfig
 
     @property
     def ratio(self) -> float | None:
@@ -27,52 +31,46 @@ class EvalResult:
         return self.candidate.success_rate / t if t > 0 else None
 
     @property
-    def passed(self) -> bool:
-        if self.min_success_ratio is None:
-            return True
-        return self.ratio is not None and self.ratio >= self.min_success_ratio
+    def gates(self) -> list[Gate]:
+        limit, cfg = self.config.min_success_ratio, self.config
+        if limit is None:
+            return []
+        teacher = self.teacher.success_rate if self.teacher else 0.0
+        return [
+            lower_bound(
+                "eval", "task", "success_ratio", self.ratio, limit,
+                f"{cfg.episodes} seeded closed-loop episodes each, onnxruntime, Wilson 95% "
+                "intervals in the stage report",
+                name=f"eval: {cfg.env} success ratio to teacher >= {limit:g}",
+                message=f"success ratio {_fmt(self.ratio)} (candidate "
+                f"{self.candidate.success_rate:.2f} vs teacher {teacher:.2f}) < "
+                f"--min-success-ratio {limit:g}",
+            )
+        ]  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
 
 
-class EvalGateFailed(GateFailed):
-    """The candidate's success ratio to its teacher misses ``--min-success-ratio``."""
+def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResult:
+    """Run ``model`` for ``config.episodes`` seeded episodes of ``config.env``, and its
+    teacher too; ``result.passed`` tells whether it kept ``config.min_success_ratio`` of the
+    teacher's success (exit 1 in the CLI when not).
 
-    def __init__(self, message: str, result: EvalResult) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-def evaluate(
-    model: str | Source,
-    env: str = "reacher",
-    episodes: int = 20,
-    seed: int = 0,
-    *,
-    teacher: str | Source | None = "auto",
-    min_success_ratio: float | None = None,
-    program: str | None = None,
-) -> EvalResult:
-    """Run ``model`` for ``episodes`` seeded episodes of task ``env``, and its teacher too.
-
-    Args:
-        model: what is evaluated: an artifact folder (distilled, quantized...) or any model
-            reference; it runs through onnxruntime as it ships.
-        teacher: the reference policy: "auto" takes the PyTorch model the artifact was made
-            from (its manifest), None evaluates ``model`` alone.
-        min_success_ratio: gate: the candidate's success rate must be at least this fraction of
-            the teacher's (raises :class:`EvalGateFailed`, exit 1).
+    ``model`` is what is evaluated: an artifact folder (distilled, quantized...) or any model
+    reference; it runs through onnxruntime as it ships.
 
     Raises:
-        BadInputError: unknown task, a model kind the task cannot drive, bad counts (exit 2).
+        BadInputError: unknown task, a model kind the task cannot drive (exit 2).
         BackendMissingError: gymnasium / MuJoCo not installed (exit 3).
     """
+    config = config or EvalConfig()
+    env, episodes, seed = config.env, config.episodes, config.seed
+    min_success_ratio, program = config.min_success_ratio, config.program
     task = get_task(env)
-    if episodes < 1:
-        raise BadInputError(f"--episodes must be >= 1 (got {episodes})")
-    if min_success_ratio is not None and not 0 < min_success_ratio <= 1.5:
-        raise BadInputError(f"--min-success-ratio must be in (0, 1.5] (got {min_success_ratio})")
     source = load(model) if isinstance(model, str) else model
     _check_kind(source, task)
-    teacher_src = _teacher(source, teacher)
+    teacher_src = _teacher(source, config.teacher)
     if min_success_ratio is not None and teacher_src is None:
         raise BadInputError(
             f"--min-success-ratio needs a teacher: {source.ref} records no PyTorch source; "
@@ -80,7 +78,7 @@ def evaluate(
         )
     cand = rollout(source, task, episodes, seed, program)
     ref = rollout(teacher_src, task, episodes, seed, program) if teacher_src else None
-    result = EvalResult(cand, ref, {}, min_success_ratio)
+    result = EvalResult(cand, ref, {}, config)
     result.report = {
         "report": "edgekit.eval",
         "task": {
@@ -99,12 +97,6 @@ def evaluate(
         "success_ratio": result.ratio,
         "gate": {"min_success_ratio": min_success_ratio, "passed": result.passed},
     }
-    if not result.passed:
-        raise EvalGateFailed(
-            f"success ratio {_fmt(result.ratio)} (candidate {cand.success_rate:.2f} vs teacher "
-            f"{ref.success_rate if ref else 0:.2f}) < --min-success-ratio {min_success_ratio:g}",
-            result,
-        )
     return result
 
 
@@ -120,11 +112,9 @@ def _check_kind(source: Source, task: Any) -> None:
         )
 
 
-def _teacher(source: Source, teacher: str | Source | None) -> Source | None:
-    if teacher is None:
+def _teacher(source: Source, teacher: str) -> Source | None:
+    if teacher == "none":
         return None
-    if not isinstance(teacher, str):
-        return teacher
     if teacher != "auto":
         return load(teacher)
     origin = _torch_origin(getattr(source, "origin", None) or {})

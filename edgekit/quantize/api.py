@@ -4,7 +4,8 @@ Flow: FP32 ONNX networks (exported if the source is PyTorch) -> calibration obse
 (split: the last part is held out) -> each network's real inputs captured by running the FP32
 loop programs on them -> the precision's handler writes quantized networks -> whole-tick
 fidelity vs FP32 on the held-out observations, on the runtime the target uses -> gate -> an
-artifact folder that ``edgekit export`` and ``edgekit bench`` take as it is.
+artifact folder (written only when the gate passes) that ``edgekit export`` and ``edgekit
+bench`` take as it is.
 """
 
 from __future__ import annotations
@@ -15,48 +16,62 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifacts import (
+    Discard,
     Manifest,
     check_out_dir,
     sha256_file,
     staging_dir,
     write_manifest,
 )
-from edgekit.errors import BadInputError, GateFailed, InputSpecError
+from edgekit.errors import BadInputError, InputSpecError
 from edgekit.export.onnx import ensure_onnx
+from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.isa import host_isa
 from edgekit.loader import Source, load, source_info
 from edgekit.loop import LoopProgram
 from edgekit.loop.capture import capture
 from edgekit.loop.fidelity import FidelityRow, tick_fidelity, worst_error
 from edgekit.models import build_program
-from edgekit.quantize.config import QuantizeConfig
+from edgekit.quantize.config import Int8Config, QuantizeConfig
 from edgekit.quantize.handlers import HANDLERS, Context, Outcome
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.targets import Target, get_target
 
 
 @dataclass
-class QuantizeResult:
+class QuantizeResult(Gated):
+    """The quantized artifact (``out``, written only when every gate passed), its report
+    (the manifest's ``checks.quantize``) and its whole-tick fidelity rows."""
+
     out: Path
     config: QuantizeConfig
     report: dict[str, Any]
     fidelity: list[FidelityRow] = field(default_factory=list)
+    written: bool = False
+    measured_on: str = ""
 
     @property
     def error(self) -> float:
         return worst_error(self.fidelity)
 
     @property
-    def passed(self) -> bool:
-        return self.config.max_error is None or self.error <= self.config.max_error
+    def gates(self) -> list[Gate]:
+        limit = self.config.max_error
+        if limit is None:
+            return []
+        scheme = self.report.get("scheme", "")
+        return [
+            upper_bound(
+                "quantize", "fidelity", "rel_l2", self.error, limit,
+                f"vs FP32 on {self.report.get('fidelity', {}).get('holdout_ticks')} held-out "
+                f"ticks, {self.measured_on}",
+                message=f"fidelity gate missed: worst whole-tick relative L2 {self.error:.4f} > "
+                f"--max-error {limit:g} ({scheme})",
+            )
+        ]  # fmt: skip
 
-
-class QuantizeGateFailed(GateFailed):
-    """The quantized model misses ``--max-error``; nothing was written. Carries the report."""
-
-    def __init__(self, message: str, result: QuantizeResult) -> None:
-        super().__init__(message)
-        self.result = result
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
 
 
 def quantize(
@@ -73,16 +88,18 @@ def quantize(
     calibrate on generated observations explicitly; None is an error (never calibrate on made-up
     data silently).
 
+    Returns a :class:`QuantizeResult`; when fidelity misses ``config.max_error`` it did not
+    pass (``result.passed``, exit 1 in the CLI) and nothing was written.
+
     Raises:
-        QuantizeGateFailed: fidelity misses ``config.max_error`` (exit 1); nothing is written.
         BadInputError / InputSpecError: bad model, data or option (exit 2).
     """
     from edgekit.calib import load_calibration, synthesize_for_program
     from edgekit.validate import observation_bounds
 
-    config = config or QuantizeConfig()
+    config = config or Int8Config()
     target = get_target(config.target)
-    handler = HANDLERS[config.precision]
+    handler = HANDLERS.get(config.precision)
     handler.check_target(config, target)
     out = Path(out)
     check_out_dir(out, force)
@@ -137,7 +154,7 @@ def quantize(
         )
         with staging_dir(out, force) as stage:
             outcome: Outcome = handler.run(ctx, stage)
-            result = QuantizeResult(out, config, {}, outcome.fidelity)
+            result = QuantizeResult(out, config, {}, outcome.fidelity, False, outcome.measured_on)
             result.report = _report(
                 config,
                 target,
@@ -151,11 +168,7 @@ def quantize(
                 result,
             )
             if not result.passed:
-                raise QuantizeGateFailed(
-                    f"fidelity gate missed: worst whole-tick relative L2 {result.error:.4f} > "
-                    f"--max-error {config.max_error} ({outcome.scheme}); nothing written",
-                    result,
-                )
+                raise Discard  # the artifact missed its gate: write nothing
             manifest = Manifest(
                 stage="quantize",
                 format="onnx",
@@ -167,6 +180,7 @@ def quantize(
                 checks={"quantize": result.report},
             )
             write_manifest(stage, manifest)
+            result.written = True
     return result
 
 
@@ -226,7 +240,7 @@ def _report(
         "target": target.name,
         "scheme": outcome.scheme,
         "scheme_detail": outcome.scheme_detail,
-        "method": config.method,
+        "method": getattr(config, "method", None),
         "calibration": {
             **cset.to_dict_summary(),
             "calibration_samples": calib_set.n,

@@ -1,60 +1,110 @@
-"""Typed settings of ``edgekit quantize``, validated before any work starts."""
+"""Typed settings of ``edgekit quantize``: one class per method, validated before any work.
+
+``QuantizeConfig`` is the union of the three, told apart by ``precision`` (default int8), so a
+recipe stage ``{stage: quantize, precision: int4, block_size: 64}`` and
+``Int4Config(block_size=64)`` are the same object.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+from edgekit.config import VerbConfig, first_error
 from edgekit.errors import BadInputError
-from edgekit.validate import tick_count
+from edgekit.validate import MAX_TICKS
 
-PRECISIONS = ("int8", "int4", "mixed")
-METHODS = ("minmax", "percentile", "entropy")
-BLOCK_SIZES = (32, 64, 128)
+Method = Literal["minmax", "percentile", "entropy"]
 
 
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """What to quantize to, for which target, and how.
+class _QuantizeBase(VerbConfig):
+    """What every precision shares.
 
     Attributes:
-        precision: int8 (static PTQ), int4 (weight-only), or mixed (INT8 with the most
-            sensitive layers kept in float until ``max_error`` is met).
         target: a target profile name (cpu, jetson-*, qcs6490, ...).
-        method: activation calibration: minmax, percentile or entropy.
-        block_size: INT4 block size.
-        symmetric: INT4 symmetric (True) or asymmetric weights.
         max_error: relative-L2 error budget on the whole tick's outputs (a gate: exit 1).
         holdout: fraction of the calibration data held out to measure fidelity.
         max_feeds: calibration inputs kept per network (evenly subsampled).
         latency_ticks: whole ticks timed for the FP32-vs-quantized latency check (0: skip).
+        seed: the calibration split and the synthetic data derive from it.
     """
 
-    precision: str = "int8"
+    stage: Literal["quantize"] = "quantize"
     target: str = "cpu"
-    method: str = "minmax"
-    block_size: int = 32
-    symmetric: bool = True
-    max_error: float | None = None
-    holdout: float = 0.25
-    max_feeds: int = 64
-    latency_ticks: int = 30
+    max_error: float | None = Field(default=None, gt=0)
+    holdout: float = Field(default=0.25, gt=0, lt=1)
+    max_feeds: int = Field(default=64, ge=1)
+    latency_ticks: int = Field(default=30, ge=0, le=MAX_TICKS)
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise BadInputError(f"--precision {self.precision!r}: expected one of {PRECISIONS}")
-        if self.method not in METHODS:
-            raise BadInputError(f"--method {self.method!r}: expected one of {METHODS}")
-        if self.block_size not in BLOCK_SIZES:
-            raise BadInputError(f"--block-size {self.block_size}: expected one of {BLOCK_SIZES}")
-        if self.max_error is not None and not self.max_error > 0:
-            raise BadInputError(f"--max-error must be > 0 (got {self.max_error})")
-        if self.precision == "mixed" and self.max_error is None:
-            raise BadInputError("--precision mixed needs --max-error (the budget it searches for)")
-        tick_count(self.latency_ticks, "--latency-ticks")
-        if not 0 < self.holdout < 1:
-            raise BadInputError(f"holdout fraction must be in (0, 1) (got {self.holdout})")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class Int8Config(_QuantizeBase):
+    """Static post-training INT8 (weights and activations), in the target's scheme.
+
+    ``method``: how activation ranges are calibrated: minmax, percentile or entropy."""
+
+    precision: Literal["int8"] = "int8"
+    method: Method = "minmax"
+
+
+class Int4Config(_QuantizeBase):
+    """Weight-only INT4 in blocks (MatMulNBits on CPU, Q/DQ for TensorRT).
+
+    ``block_size``: weights per scale; ``symmetric``: no zero points."""
+
+    precision: Literal["int4"] = "int4"
+    block_size: Literal[32, 64, 128] = 32
+    symmetric: bool = True
+
+
+class MixedConfig(_QuantizeBase):
+    """INT8 with the most sensitive layers kept in float until ``max_error`` is met (on the
+    Hexagon HTP: the activation width the budget needs)."""
+
+    precision: Literal["mixed"] = "mixed"
+    method: Method = "minmax"
+    max_error: float = Field(gt=0)  # the budget the search works to: required
+
+
+def _precision(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("precision", "int8"))
+    return getattr(value, "precision", None)
+
+
+QuantizeConfig = Annotated[
+    Annotated[Int8Config, Tag("int8")]
+    | Annotated[Int4Config, Tag("int4")]
+    | Annotated[MixedConfig, Tag("mixed")],
+    Discriminator(_precision),
+]
+
+_ADAPTER: TypeAdapter[Int8Config | Int4Config | MixedConfig] = TypeAdapter(QuantizeConfig)
+
+
+def method(config: Int8Config | Int4Config | MixedConfig) -> str:
+    """The activation calibration method (INT4 is weight-only: it has none)."""
+    return config.method if not isinstance(config, Int4Config) else "minmax"
+
+
+def quantize_config(**options: Any) -> Int8Config | Int4Config | MixedConfig:
+    """The config class ``precision`` names, built from the given options (None: default).
+
+    An option the method does not have is refused (``--block-size`` with int8), and a bad value
+    names its option: ``--method 'mse': expected minmax, percentile or entropy``."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if given.get("precision", "int8") not in ("int8", "int4", "mixed"):
+        raise BadInputError(
+            f"--precision {given['precision']!r}: expected one of int8, int4, mixed"
+        )
+    if given.get("precision") == "mixed" and "max_error" not in given:
+        raise BadInputError("--precision mixed needs --max-error (the budget it searches for)")
+    try:
+        return _ADAPTER.validate_python(given)
+    except ValidationError as e:
+        line = first_error(e, option_style=True)
+        if line.split(":")[1].strip() == "unknown key":
+            opt = line.split(":")[0]
+            line = f"{opt} does not apply to --precision {given.get('precision', 'int8')}"
+        raise BadInputError(line) from None

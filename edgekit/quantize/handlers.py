@@ -17,8 +17,9 @@ from edgekit.errors import BadInputError
 from edgekit.loop import LoopProgram
 from edgekit.loop.capture import Feeds
 from edgekit.loop.fidelity import FidelityRow, worst_error
-from edgekit.quantize.config import QuantizeConfig
+from edgekit.quantize.config import Int4Config, QuantizeConfig, method
 from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
+from edgekit.registry import Registry
 from edgekit.runtimes import OrtRuntime
 from edgekit.targets import Target
 from edgekit.targets.schemes import Scheme
@@ -123,7 +124,7 @@ class Int8Handler(Handler):
         scheme = schemes[0]
         nets = prepare_all(ctx, scheme)
         files = {
-            n: quantize_network(p, stage / f"{n}.onnx", scheme, ctx.config.method)
+            n: quantize_network(p, stage / f"{n}.onnx", scheme, method(ctx.config))
             for n, p in nets.items()
         }
         rt = OrtRuntime(files, threads=ctx.threads)
@@ -204,6 +205,8 @@ class Int4Handler(Handler):
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.int4 import quantize_int4
 
+        cfg = ctx.config
+        assert isinstance(cfg, Int4Config)
         cpu = ctx.target.family == "cpu"
         fmt = "matmulnbits" if cpu else "qdq"
         accuracy_level = 4 if cpu else None
@@ -213,8 +216,8 @@ class Int4Handler(Handler):
             s = quantize_int4(
                 path,
                 files[n],
-                block_size=ctx.config.block_size,
-                symmetric=ctx.config.symmetric,
+                block_size=cfg.block_size,
+                symmetric=cfg.symmetric,
                 accuracy_level=accuracy_level,
                 fmt=fmt,
             )
@@ -222,8 +225,8 @@ class Int4Handler(Handler):
         rt = OrtRuntime(files, threads=ctx.threads)
         detail = {
             "format": fmt,
-            "block_size": ctx.config.block_size,
-            "symmetric": ctx.config.symmetric,
+            "block_size": cfg.block_size,
+            "symmetric": cfg.symmetric,
             "accuracy_level": accuracy_level,
             "weights": "int4 weight-only; activations and Conv layers stay float",
         }
@@ -257,7 +260,7 @@ class MixedHandler(Handler):
         found = search(nets, scheme, ctx, ctx.config.max_error)
         files = {
             n: quantize_network(
-                p, stage / f"{n}.onnx", scheme, ctx.config.method, found.keep_for(n)
+                p, stage / f"{n}.onnx", scheme, method(ctx.config), found.keep_for(n)
             )
             for n, p in nets.items()
         }
@@ -274,8 +277,7 @@ class MixedHandler(Handler):
         )
 
 
-HANDLERS: dict[str, Handler] = {
-    "int8": Int8Handler(),
-    "int4": Int4Handler(),
-    "mixed": MixedHandler(),
-}
+HANDLERS: Registry[Handler] = Registry("precision")
+HANDLERS.add("int8", Int8Handler())
+HANDLERS.add("int4", Int4Handler())
+HANDLERS.add("mixed", MixedHandler())

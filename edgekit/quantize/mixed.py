@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import GateFailed
 from edgekit.loop.fidelity import network_error, worst_error
+from edgekit.quantize.config import method
 from edgekit.quantize.int8 import PreparedNetwork, quantize_network
 from edgekit.runtimes import OrtRuntime
 from edgekit.targets.schemes import Scheme
@@ -63,7 +64,7 @@ def search(
                     p,
                     work / f"{n}.k{k}.onnx",
                     scheme,
-                    ctx.config.method,
+                    method(ctx.config),
                     {node for net, node in keep if net == n},
                 )
                 for n, p in nets.items()
@@ -103,7 +104,7 @@ def _sensitivity(
         for node in net.candidates:
             others = set(net.candidates) - {node}
             path = quantize_network(
-                net, work / f"{name}.sens.onnx", scheme, ctx.config.method, others
+                net, work / f"{name}.sens.onnx", scheme, method(ctx.config), others
             )
             rt = OrtRuntime({name: path}, threads=ctx.threads, optimize=scheme.ort_kernels)
             scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))

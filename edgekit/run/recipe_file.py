@@ -101,8 +101,15 @@ def dump_recipe(recipe: Recipe) -> str:
     import yaml
 
     data = recipe.model_dump(mode="json", exclude_defaults=True)
+    data["stages"] = [_tags(s) | d for s, d in zip(recipe.stages, data["stages"], strict=True)]
     data = {"schema_version": recipe.schema_version, **data}
     return str(yaml.safe_dump(data, sort_keys=False))
+
+
+def _tags(stage: Any) -> dict[str, Any]:
+    """The keys that pick a stage's class (never left out as defaults)."""
+    keys = ("stage", "precision", "format")
+    return {k: getattr(stage, k) for k in keys if k in type(stage).model_fields}
 
 
 def recipe_hash(recipe: Recipe) -> str:
@@ -113,6 +120,11 @@ def recipe_hash(recipe: Recipe) -> str:
 
 
 _STAGE_TAGS = set(STAGE_ORDER)
+# the tags of the stage union and of the per-method unions inside it (quantize by precision,
+# export by format): pydantic adds them to an error's path, but the user never wrote them
+_METHOD_TAGS = {"quantize": ("precision", ("int8", "int4", "mixed")),
+                "export": ("format", ("onnx", "qnn", "tensorrt"))}  # fmt: skip
+_TAGS = _STAGE_TAGS | {t for _, tags in _METHOD_TAGS.values() for t in tags}
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -120,8 +132,8 @@ def _location(loc: tuple[Any, ...]) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif i >= 2 and loc[0] == "stages" and i == 2 and part in _STAGE_TAGS:
-            continue  # the discriminator pydantic adds to the path: not a key the user wrote
+        elif loc[0] == "stages" and i in (2, 3) and part in _TAGS:
+            continue
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -136,6 +148,11 @@ def _first_error(e: ValidationError) -> str:
         msg = "unknown key"
     elif kind == "missing":
         msg = "missing (required)"
+    elif kind == "union_tag_invalid" and len(err["loc"]) == 3 and err["loc"][2] in _METHOD_TAGS:
+        key, tags = _METHOD_TAGS[err["loc"][2]]
+        got = err["input"].get(key) if isinstance(err.get("input"), dict) else None
+        msg = f"{got!r}: expected one of {', '.join(tags)}"
+        loc = f"{loc}.{key}"
     elif kind == "union_tag_invalid":
         tag = err.get("input", {}).get("stage") if isinstance(err.get("input"), dict) else None
         msg = f"unknown stage {tag!r} (stages: {', '.join(STAGE_ORDER)})"

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit.bench.config import BenchConfig
 from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
+from edgekit.eval.config import EvalConfig
+from edgekit.export.config import OnnxExport
 from edgekit.run.recipe_file import load_recipe, recipe_hash
-from edgekit.run.schema import BenchStage, EvalStage, ExportStage, Recipe, RecipeError
+from edgekit.run.schema import Recipe, RecipeError
 from edgekit.run.stages import STAGE_RUNNERS, bench_targets, latency_gate, run_eval, stage_entry
 
 RUN_SCHEMA = "edgekit.run/1"
@@ -141,7 +144,7 @@ def run(
     for i, stage in enumerate(recipe.stages):
         if error is not None or state.blocked:
             report["stages"].append(_skipped_stage(i, stage, state.blocked or "an error"))
-            if isinstance(stage, BenchStage):
+            if isinstance(stage, BenchConfig):
                 report["gates"] += _skipped_budgets(recipe, state.blocked or "an error")
             continue
         emit("stage-start", {"index": i, "stage": stage.stage, "total": len(recipe.stages)})
@@ -240,11 +243,11 @@ class RunState:
     def run_stage(
         self, i: int, stage: Any, report: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        if isinstance(stage, BenchStage):
+        if isinstance(stage, BenchConfig):
             entry, gates, targets = bench_targets(self, i, stage)
             report["targets"] = targets
             return entry, gates
-        if isinstance(stage, EvalStage):
+        if isinstance(stage, EvalConfig):
             return run_eval(self, i, stage)
         folder = self.out / f"{i + 1:02d}-{stage.stage}"
         input_key = self.produced[-1].key if self.produced else self.source_key
@@ -304,9 +307,7 @@ def _skipped_budgets(recipe: Recipe, why: str) -> list[dict[str, Any]]:
 
 
 def _stage_gate_failed(stage: Any, message: str) -> dict[str, Any]:
-    what = (
-        "ONNX parity" if isinstance(stage, ExportStage) and stage.format == "onnx" else ("fidelity")
-    )
+    what = "ONNX parity" if isinstance(stage, OnnxExport) else "fidelity"
     return {
         "id": f"fidelity.{stage.stage}",
         "kind": "fidelity",

@@ -32,10 +32,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
+from edgekit.bench.config import BenchConfig
+from edgekit.distill.config import DistillConfig
 from edgekit.errors import BadInputError
-from edgekit.validate import MAX_TICKS
+from edgekit.eval.config import EvalConfig
+from edgekit.export.config import ExportConfig, OnnxExport, QnnExport, TensorRTExport
+from edgekit.quantize.config import Int4Config, Int8Config, MixedConfig, QuantizeConfig
 
 SCHEMA_VERSION = 1
 STAGE_ORDER = ("distill", "quantize", "export", "bench", "eval")
@@ -51,74 +63,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class DistillStage(_Strict):
-    """``edgekit distill``: a width/depth student, or a few-step student of a diffusion policy."""
-
-    stage: Literal["distill"]
-    width: float = Field(1.0, gt=0, le=1)
-    depth: float = Field(1.0, gt=0, le=1)
-    denoise_steps: int | None = Field(None, ge=1, le=4)
-    program: str | None = None
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float | None = Field(None, gt=0)
-    seed: int = 0
-    max_error: float | None = Field(None, gt=0)
-    latency_ticks: int = Field(30, ge=0, le=MAX_TICKS)
+# A stage is the verb's own config class: ``{stage: quantize, precision: int4, ...}`` is an
+# Int4Config, so a recipe takes every option the command takes, checked the same way.
+DistillStage = DistillConfig
+QuantizeStage = Int8Config | Int4Config | MixedConfig
+ExportStage = OnnxExport | QnnExport | TensorRTExport
+BenchStage = BenchConfig
+EvalStage = EvalConfig
 
 
-class QuantizeStage(_Strict):
-    """``edgekit quantize``: INT8 / INT4 / mixed for a target, with a fidelity gate."""
-
-    stage: Literal["quantize"]
-    precision: Literal["int8", "int4", "mixed"] = "int8"
-    target: str = "cpu"
-    method: Literal["minmax", "percentile", "entropy"] = "minmax"
-    block_size: Literal[32, 64, 128] = 32
-    symmetric: bool = True
-    max_error: float | None = Field(None, gt=0)
-    latency_ticks: int = Field(30, ge=0, le=MAX_TICKS)
-
-
-class ExportStage(_Strict):
-    """``edgekit export``: ONNX (a model), QNN context binaries or TensorRT-ready ONNX."""
-
-    stage: Literal["export"]
-    format: Literal["onnx", "qnn", "tensorrt"] = "onnx"
-    target: str | None = None
-    precision: Literal["fp16", "int8", "fp32"] | None = None  # tensorrt
-    strict: bool = False  # qnn: a CPU fallback or fidelity miss fails the stage
-    max_error: float | None = Field(None, gt=0)  # qnn: whole-tick rel-L2 vs FP32
-    build: bool = False  # tensorrt: build the engines here (needs TensorRT and a GPU)
-
-
-class BenchStage(_Strict):
-    """``edgekit bench`` on every target of the recipe: measured here, estimated elsewhere."""
-
-    stage: Literal["bench"]
-    ticks: int = Field(200, ge=1, le=MAX_TICKS)
-    warmup: int = Field(20, ge=0, le=MAX_TICKS)
-    program: str | None = None
-    gate: Literal["p50", "p90", "p99", "max", "mean"] = "p99"
-    threads: int | None = Field(None, ge=1)
-    require_measured: bool = False
-
-
-class EvalStage(_Strict):
-    """``edgekit eval``: closed-loop task success of the last artifact next to its teacher."""
-
-    stage: Literal["eval"]
-    env: str = "reacher"
-    episodes: int = Field(20, ge=1)
-    seed: int = 0
-    teacher: str = "auto"
-    min_success_ratio: float | None = Field(None, gt=0, le=1.5)
-    program: str | None = None
+def _stage_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        tag = value.get("stage")
+        return tag if isinstance(tag, str) else None
+    return getattr(value, "stage", None)
 
 
 Stage = Annotated[
-    DistillStage | QuantizeStage | ExportStage | BenchStage | EvalStage,
-    Field(discriminator="stage"),
+    Annotated[DistillConfig, Tag("distill")]
+    | Annotated[QuantizeConfig, Tag("quantize")]
+    | Annotated[ExportConfig, Tag("export")]
+    | Annotated[BenchConfig, Tag("bench")]
+    | Annotated[EvalConfig, Tag("eval")],
+    Discriminator(_stage_tag),
 ]
 
 
@@ -163,11 +130,16 @@ class Recipe(_Strict):
                     f"(order: {', '.join(STAGE_ORDER)})"
                 )
             seen.append(s.stage)
-            if isinstance(s, QuantizeStage):
+            if isinstance(s, Int8Config | Int4Config | MixedConfig):
                 _check_target(s.target, f"{where}.target")
-                if s.precision == "mixed" and s.max_error is None:
-                    raise ValueError(f"{where}.max_error: precision mixed needs the error budget")
-            if isinstance(s, ExportStage):
+            if isinstance(s, BenchConfig):
+                owned = s.model_fields_set & {"target", "hz", "budget_ms"}
+                if owned:
+                    raise ValueError(
+                        f"{where}.{sorted(owned)[0]}: a recipe sets each target's budget under "
+                        "targets: (e.g. targets: {cpu: {budget_ms: 16}})"
+                    )
+            if isinstance(s, OnnxExport | QnnExport | TensorRTExport):
                 _check_export(s, where, self.stages[:i])
             if isinstance(s, EvalStage):
                 from edgekit.eval.envs import TASKS
@@ -245,16 +217,12 @@ def _check_export(s: ExportStage, where: str, before: list[Any]) -> None:
     from edgekit.targets import get_target
 
     previous = [p.stage for p in before]
-    quantized = next((p for p in before if isinstance(p, QuantizeStage)), None)
-    if s.format == "onnx":
+    quantized = next((p for p in before if p.stage == "quantize"), None)
+    if isinstance(s, OnnxExport):
         if previous:
             raise ValueError(
                 f"{where}.format: onnx exports a model; the {previous[-1]} stage already wrote "
                 "ONNX (drop this stage, or export to qnn/tensorrt)"
-            )
-        if s.target or s.precision or s.strict or s.max_error or s.build:
-            raise ValueError(
-                f"{where}: target/precision/strict/max_error/build apply to qnn/tensorrt"
             )
         return
     family = "qualcomm" if s.format == "qnn" else "jetson"
@@ -263,21 +231,18 @@ def _check_export(s: ExportStage, where: str, before: list[Any]) -> None:
     _check_target(s.target, f"{where}.target")
     if get_target(s.target).export_format != s.format:
         raise ValueError(f"{where}.target: {s.target!r} is not a {family} target")
-    if s.format == "qnn":
-        if s.precision is not None or s.build:
-            raise ValueError(f"{where}: precision/build apply to tensorrt (qnn runs the "
-                             "quantize stage's precision)")  # fmt: skip
-        if quantized is None or get_target(quantized.target).family != "qualcomm":
-            raise ValueError(
-                f"{where}: qnn export needs a quantize stage for a Qualcomm target before it"
-            )
-    if s.format == "tensorrt":
-        if s.strict or s.max_error is not None:
-            raise ValueError(f"{where}: strict/max_error apply to qnn")
-        if s.precision == "int8" and (
-            quantized is None or get_target(quantized.target).family != "jetson"
-        ):
-            raise ValueError(
-                f"{where}.precision: int8 TensorRT needs a quantize stage for a Jetson target "
-                "(explicit Q/DQ) before it"
-            )
+    if isinstance(s, QnnExport) and (
+        quantized is None or get_target(quantized.target).family != "qualcomm"
+    ):
+        raise ValueError(
+            f"{where}: qnn export needs a quantize stage for a Qualcomm target before it"
+        )
+    if (
+        isinstance(s, TensorRTExport)
+        and s.precision == "int8"
+        and (quantized is None or get_target(quantized.target).family != "jetson")
+    ):
+        raise ValueError(
+            f"{where}.precision: int8 TensorRT needs a quantize stage for a Jetson target "
+            "(explicit Q/DQ) before it"
+        )

@@ -63,21 +63,15 @@ def bench(
 ) -> None:
     """Measure the whole control tick against the target's budget (exit 1 when missed); a
     target that is not this machine gets a labelled roofline estimate instead."""
+    from edgekit.bench import BenchConfig
     from edgekit.bench import bench as run_bench
     from edgekit.bench.api import parse_loop_params
     from edgekit.bench.estimated import EstimateReport
-    from edgekit.cli.guard import check_json
+    from edgekit.cli.guard import check_json, finish
     from edgekit.cli.render.bench import print_bench, print_estimate
-    from edgekit.cli.render.json_report import write_json
-    from edgekit.errors import BudgetMissed
     from edgekit.targets import get_target
 
-    get_target(target)  # unknown target: fail before loading the model
-    params = parse_loop_params(loop)
-    check_json(json_out)  # an unwritable --json fails before the bench, not after
-    source = options.load_source(model, weights, inputs, allow_pickle, timeout)
-    report = run_bench(
-        source,
+    config = BenchConfig.from_options(
         target=target,
         runtime=runtime,
         ticks=ticks,
@@ -88,24 +82,16 @@ def bench(
         budget_ms=budget_ms,
         gate=gate,
         program=program,
-        loop_params=params,
+        loop=parse_loop_params(loop),
         require_measured=require_measured,
         precision=precision,
     )
-    if json_out:
-        write_json(json_out, report.to_dict())
+    get_target(target)  # unknown target: fail before loading the model
+    check_json(json_out)  # an unwritable --json fails before the bench, not after
+    source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+    report = run_bench(source, config)
     if isinstance(report, EstimateReport):
         print_estimate(report)
-        if not report.passed:
-            raise BudgetMissed(
-                f"budget missed (ESTIMATED): {report.tick_ms:.2f} ms > "
-                f"{report.budget_ms:.2f} ms on {report.target.name}"
-            )
-        return
-    print_bench(report)
-    if not report.passed:
-        s = report.stats
-        raise BudgetMissed(
-            f"budget missed: {report.gate} {s.stat(report.gate):.2f} ms > "
-            f"{report.budget_ms:.2f} ms on {report.target.name}"
-        )
+    else:
+        print_bench(report)
+    finish(report, json_out)

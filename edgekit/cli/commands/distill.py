@@ -79,14 +79,13 @@ def distill(
 ) -> None:
     """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
     from edgekit.artifacts import check_out_dir
-    from edgekit.cli.guard import claimed
+    from edgekit.cli.guard import claimed, finish
     from edgekit.cli.render.distill import print_distill, train_progress
-    from edgekit.cli.render.json_report import write_json
-    from edgekit.distill import DistillConfig, DistillGateFailed
+    from edgekit.distill import DistillConfig
     from edgekit.distill import distill as run_distill
     from edgekit.distill.api import check_resume
 
-    config = DistillConfig(
+    config = DistillConfig.from_options(
         width=width,
         depth=depth,
         student=student,
@@ -105,17 +104,10 @@ def distill(
     with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
         source = options.load_source(teacher, weights, inputs, allow_pickle, timeout)
         with train_progress() as progress:
-            try:
-                result = run_distill(
-                    source, out, config, data, force=force, resume=resume, progress=progress
-                )
-            except DistillGateFailed as e:
-                print_distill(e.result)
-                if json_out:
-                    write_json(json_out, e.result.report)
-                raise
+            result = run_distill(
+                source, out, config, data, force=force, resume=resume, progress=progress
+            )
     if result.out is None:  # a torchrun worker: rank 0 reports
         return
     print_distill(result)
-    if json_out:
-        write_json(json_out, result.report)
+    finish(result, json_out)

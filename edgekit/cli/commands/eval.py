@@ -45,30 +45,21 @@ def eval_cmd(
     timeout: TimeoutOpt = None,
 ) -> None:
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
-    from edgekit.cli.guard import check_json
+    from edgekit.cli.guard import check_json, finish
     from edgekit.cli.render.eval import print_eval
-    from edgekit.cli.render.json_report import write_json
-    from edgekit.eval import EvalGateFailed, evaluate, get_task
+    from edgekit.eval import EvalConfig, evaluate, get_task
 
+    config = EvalConfig.from_options(
+        env=env,
+        episodes=episodes,
+        seed=seed,
+        teacher=teacher,
+        min_success_ratio=min_success_ratio,
+        program=program,
+    )
     get_task(env)  # unknown task: fail before loading anything
     check_json(json_out)
     source = options.load_source(model, weights, inputs, allow_pickle, timeout)
-    ref: str | None = None if teacher == "none" else teacher
-    try:
-        result = evaluate(
-            source,
-            env,
-            episodes,
-            seed,
-            teacher=ref,
-            min_success_ratio=min_success_ratio,
-            program=program,
-        )
-    except EvalGateFailed as e:
-        print_eval(e.result)
-        if json_out:
-            write_json(json_out, e.result.report)
-        raise
+    result = evaluate(source, config)
     print_eval(result)
-    if json_out:
-        write_json(json_out, result.report)
+    finish(result, json_out)

@@ -11,6 +11,7 @@ from edgekit.cli import options
 from edgekit.cli.options import ForceOpt, InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
 
 if TYPE_CHECKING:
+    from edgekit.export import ExportConfig
     from edgekit.loader import Source
 
 
@@ -32,8 +33,9 @@ def export(
         float | None, typer.Option("--max-error", help="qnn: whole-tick rel-L2 vs FP32 limit.")
     ] = None,
     precision: Annotated[
-        str, typer.Option("--precision", help="tensorrt: fp16 (default), int8 (Q/DQ) or fp32.")
-    ] = "fp16",
+        str | None,
+        typer.Option("--precision", help="tensorrt: fp16 (default), int8 (Q/DQ) or fp32."),
+    ] = None,
     build: Annotated[
         bool, typer.Option("--build", help="tensorrt: build the engines (needs TensorRT + GPU).")
     ] = False,
@@ -45,55 +47,31 @@ def export(
     """Export a model: ONNX per network with a parity check, or QNN context binaries."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.guard import claimed
-    from edgekit.errors import BadInputError
-    from edgekit.export import FORMATS
+    from edgekit.export import export_config
 
-    if fmt not in FORMATS:
-        raise BadInputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    config = export_config(
+        format=fmt,
+        parity=False if no_parity else None,
+        target=target,
+        strict=strict or None,
+        max_error=max_error,
+        precision=precision,
+        build=build or None,
+    )
     check_out_dir(out, force)  # fail before loading anything
     with claimed(out):
         source = options.load_source(model, weights, inputs, allow_pickle, timeout)
-        _export(source, out, fmt, force, no_parity, target, strict, max_error, precision, build)
+        _export(source, out, config, force)
 
 
-def _export(
-    source: Source,
-    out: Path,
-    fmt: str,
-    force: bool,
-    no_parity: bool,
-    target: str | None,
-    strict: bool,
-    max_error: float | None,
-    precision: str,
-    build: bool,
-) -> None:
+def _export(source: Source, out: Path, config: ExportConfig, force: bool) -> None:
     from edgekit.cli.render.export import print_onnx, print_qnn, print_tensorrt
-    from edgekit.errors import BadInputError
-    from edgekit.export import FORMATS
+    from edgekit.export import ExportResult, QnnExportResult, export
 
-    if fmt == "qnn":
-        print_qnn(
-            FORMATS[fmt](
-                source, out, target=target, strict=strict, max_error=max_error, force=force
-            )
-        )
-        return
-    if fmt == "tensorrt":
-        if strict or max_error is not None:
-            raise BadInputError("--strict/--max-error apply to --format qnn")
-        print_tensorrt(
-            FORMATS[fmt](
-                source,
-                out,
-                target=target,
-                precision=precision,
-                build=build,
-                force=force,
-                check_parity=not no_parity,
-            )
-        )
-        return
-    if target is not None or strict or max_error is not None or build:
-        raise BadInputError("--target/--strict/--max-error/--build apply to --format qnn/tensorrt")
-    print_onnx(FORMATS[fmt](source, out, force=force, check_parity=not no_parity), out)
+    result = export(source, out, config, force=force)
+    if isinstance(result, QnnExportResult):
+        print_qnn(result)
+    elif isinstance(result, ExportResult):
+        print_onnx(result, out)
+    else:
+        print_tensorrt(result)

@@ -38,13 +38,19 @@ def quantize(
         typer.Option("--max-error", help="Gate: worst whole-tick relative L2 vs FP32 (exit 1)."),
     ] = None,
     method: Annotated[
-        str, typer.Option("--method", help="Calibration: minmax, percentile or entropy.")
-    ] = "minmax",
-    block_size: Annotated[int, typer.Option("--block-size", help="INT4 block size.")] = 32,
+        str | None,
+        typer.Option("--method", help="int8/mixed calibration: minmax, percentile or entropy."),
+    ] = None,
+    block_size: Annotated[
+        int | None, typer.Option("--block-size", help="int4: weights per scale (32, 64, 128).")
+    ] = None,
     asymmetric: Annotated[
         bool, typer.Option("--asymmetric", help="INT4: asymmetric weights (zero points).")
     ] = False,
     latency_ticks: LatencyTicksOpt = 30,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of generated data and the tick's noise.")
+    ] = 0,
     force: ForceOpt = False,
     json_out: JsonReportOpt = None,
     weights: WeightsOpt = None,
@@ -54,32 +60,25 @@ def quantize(
 ) -> None:
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
     from edgekit.artifacts import check_out_dir
-    from edgekit.cli.guard import claimed
-    from edgekit.cli.render.json_report import write_json
+    from edgekit.cli.guard import claimed, finish
     from edgekit.cli.render.quantize import print_quantize
-    from edgekit.quantize import QuantizeConfig, QuantizeGateFailed
     from edgekit.quantize import quantize as run_quantize
+    from edgekit.quantize import quantize_config
     from edgekit.targets import get_target
 
-    config = QuantizeConfig(
+    config = quantize_config(
         precision=precision,
         target=get_target(target).name,
         method=method,
         block_size=block_size,
-        symmetric=not asymmetric,
+        symmetric=False if asymmetric else None,
         max_error=max_error,
         latency_ticks=latency_ticks,
+        seed=seed,
     )
     check_out_dir(out, force)
     with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
         source = options.load_source(model, weights, inputs, allow_pickle, timeout)
-        try:
-            result = run_quantize(source, out, config, calib, force=force)
-        except QuantizeGateFailed as e:
-            print_quantize(e.result)
-            if json_out:
-                write_json(json_out, e.result.report)
-            raise
+        result = run_quantize(source, out, config, calib, force=force)
     print_quantize(result)
-    if json_out:
-        write_json(json_out, result.report)
+    finish(result, json_out)
