@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from edgekit.eval import EvalConfig
-from edgekit.eval.envs import Observer, get_task
+from edgekit.eval.envs import get_task
 from edgekit.eval.runner import record_observations
 from edgekit.loader import SHIPPED_WEIGHTS, TorchSource
-from edgekit.models import build_program
+from edgekit.models import build_program, get_binding
 
 SEED = 0
 CALIB = Path(__file__).resolve().parents[1] / "calib_data"
@@ -55,13 +55,13 @@ DART_EPISODES = 100  # reacher-humanoid-dart.npz: 5000 ticks, every other episod
 def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) -> list[dict]:
     """Per episode: the observations the program sees, the expert's labels, and which steps
     are training samples."""
-    task = get_task("reacher")
-    env = task.make(render=kind == "diffusion-policy")
+    task, binding = get_task("reacher"), get_binding(kind)
+    env = task.make(render=binding.needs_render)
     rng = np.random.default_rng(seed)
     out = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed * 100_000 + ep)
-        observe = Observer(params, kind)
+        observe = binding.new_observer(params)
         perturbed = ep % 2 == 1
         seen, labels, used, targets, anchors = [], [], [], [], []
         for t in range(task.max_steps):
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             "demonstrations": len(demos),
             "perturbed": "every other episode",
             "seed": SEED,
-            "commands": get_task("reacher").commands[kind],
+            "commands": get_binding(kind).command,
         }
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{kind}-reacher.safetensors"

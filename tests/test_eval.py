@@ -85,17 +85,17 @@ def test_position_commands_are_tracked_by_the_joint_controller():
         for step in range(task.max_steps):
             if step % 8 == 0:
                 anchor = task.anchor(env)
-                command = task.label(env, "diffusion-policy", anchor)
+                command = task.label(env, "joint_position", anchor)
                 assert np.all(np.abs(command) <= 1.0)
                 # at the tick, tracking the command is exactly the expert's torque
                 np.testing.assert_allclose(
-                    task.actuate(env, command, "diffusion-policy", anchor), task.expert(env),
+                    task.actuate(env, command, "joint_position", anchor), task.expert(env),
                     atol=1e-6,
                 )  # fmt: skip
-            obs, *_ = env.step(task.actuate(env, command, "diffusion-policy", anchor))
+            obs, *_ = env.step(task.actuate(env, command, "joint_position", anchor))
         reached.append(task.success(env, obs))
     torque = np.array([0.3, -2.0], np.float32)
-    np.testing.assert_allclose(task.actuate(env, torque, "humanoid", None), [0.3, -1.0], atol=1e-7)
+    np.testing.assert_allclose(task.actuate(env, torque, "torque", None), [0.3, -1.0], atol=1e-7)
     env.close()
     assert all(reached)
 

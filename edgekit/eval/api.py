@@ -87,7 +87,7 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
             "summary": task.summary,
             "max_steps": task.max_steps,
             # what the model's actions drive: "torque", or "joint_position" (PD-tracked)
-            "commands": task.commands.get(source.spec.kind, "torque"),
+            "commands": task.commands[source.spec.kind],
         },
         "episodes": episodes,
         "seed": seed,

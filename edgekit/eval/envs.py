@@ -1,23 +1,18 @@
 """Simulated tasks for closed-loop evaluation: a registry of small classes, one per task.
 
-A task makes its gymnasium environment, turns the simulator's state into the observation a zoo
-kind's loop program takes (camera frames and proprio history for a diffusion policy, the state
-vector for an MLP controller), scores an episode, and carries the scripted expert its teachers
-were trained from.
+A task makes its gymnasium environment, turns a kind's command into the simulator's torque,
+scores an episode, and carries the scripted expert its teachers were trained from. What a
+kind's loop program observes and what its actions drive on the robot ("torque" or
+"joint_position", :data:`~edgekit.models.observe.Command`) is the kind's closed-loop binding,
+next to its program (``edgekit/models/<kind>/observe.py``); a task names the kinds it drives.
 
 ``reacher``: gymnasium's ``Reacher-v5`` (MuJoCo): a 2-link planar arm, torque control in
 [-1, 1] at 50 Hz, 50 steps per episode, a target drawn uniformly in a 0.2 m disc. Success: the
 fingertip ends within 2 cm of the target (the fingertip's radius is 1 cm). The expert solves
 the arm's inverse kinematics and tracks the solution with a PD law (100% success over 100
-seeded episodes).
-
-What a kind's actions mean on the arm (``Task.commands``): the MLP controller commands joint
-torques each step; a diffusion policy commands joint *positions*, tracked by the arm's PD law
-at every step. Chunks of actions run open loop for several steps, and a torque chunk drifts as
-soon as the arm is a little off the demonstrated trajectory, while a position chunk is
-corrected by the joint controller under it: Chi et al. (Diffusion Policy, RSS 2023) deploy on
-position control for that reason. The position is relative to the joints at the tick that
-planned the chunk, in units of pi.
+seeded episodes). A "torque" command is the joints' torque (clipped to [-1, 1]); a
+"joint_position" command is a position relative to the joints at the tick that planned it,
+in units of pi, tracked by the arm's PD law at every step (the expert's gains).
 """
 
 from __future__ import annotations
@@ -28,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import BackendMissingError, BadInputError
-
-Arrays = dict[str, np.ndarray]
+from edgekit.models import get_binding
+from edgekit.models.observe import Command
 
 
 class Task:
@@ -40,7 +35,6 @@ class Task:
     max_steps: int = 0
     kinds: tuple[str, ...] = ()  # zoo kinds whose programs this task can drive
     summary: str = ""
-    commands: dict[str, str] = {}  # kind -> what its actions drive: "torque" | "joint_position"
 
     def make(self, render: bool) -> Any:
         raise NotImplementedError
@@ -56,32 +50,18 @@ class Task:
         """What a relative command refers to, taken at the tick that plans it."""
         return None
 
-    def actuate(self, env: Any, action: np.ndarray, kind: str, anchor: Any) -> np.ndarray:
-        """The torque the simulator applies this step for ``kind``'s ``action``."""
+    @property
+    def commands(self) -> dict[str, Command]:
+        """kind -> what its actions drive on the robot (its closed-loop binding's command)."""
+        return {kind: get_binding(kind).command for kind in self.kinds}
+
+    def actuate(self, env: Any, action: np.ndarray, command: Command, anchor: Any) -> np.ndarray:
+        """The torque the simulator applies this step for an ``action`` of type ``command``."""
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
-    def label(self, env: Any, kind: str, anchor: Any) -> np.ndarray:
-        """The expert's action for ``kind`` in the current state (relative to ``anchor``)."""
+    def label(self, env: Any, command: Command, anchor: Any) -> np.ndarray:
+        """The expert's action as a ``command`` in the current state (relative to ``anchor``)."""
         return self.expert(env)
-
-
-class Observer:
-    """Builds a loop program's observation from the simulator, keeping the history it needs."""
-
-    def __init__(self, params: dict[str, Any], kind: str) -> None:
-        self.kind = kind
-        self.horizon = int(params.get("obs_horizon", 1))
-        self.frames: list[np.ndarray] = []
-        self.states: list[np.ndarray] = []
-
-    def __call__(self, env: Any, obs: np.ndarray) -> Arrays:
-        state = np.asarray(obs, np.float32)
-        if self.kind != "diffusion-policy":
-            return {"proprio": state}
-        frame = env.render()
-        self.frames = [*(self.frames or [frame] * self.horizon)[1:], frame]
-        self.states = [*(self.states or [state] * self.horizon)[1:], state]
-        return {"image": np.stack(self.frames).astype(np.uint8), "proprio": np.stack(self.states)}
 
 
 class Reacher(Task):
@@ -93,7 +73,6 @@ class Reacher(Task):
     links = (0.1, 0.11)  # upper arm, forearm to fingertip (reacher.xml)
     success_m = 0.02
     kp, kd = 2.0, 0.2  # the expert's and the joint controller's PD gains
-    commands = {"humanoid": "torque", "diffusion-policy": "joint_position"}
 
     def make(self, render: bool) -> Any:
         gym = _gymnasium()
@@ -138,13 +117,13 @@ class Reacher(Task):
     def anchor(self, env: Any) -> np.ndarray:
         return np.array(env.unwrapped.data.qpos[:2], np.float64)
 
-    def actuate(self, env: Any, action: np.ndarray, kind: str, anchor: Any) -> np.ndarray:
-        if self.commands[kind] == "torque":
-            return super().actuate(env, action, kind, anchor)
+    def actuate(self, env: Any, action: np.ndarray, command: Command, anchor: Any) -> np.ndarray:
+        if command == "torque":
+            return super().actuate(env, action, command, anchor)
         return self._track(env, anchor + np.pi * np.clip(action, -1.0, 1.0))
 
-    def label(self, env: Any, kind: str, anchor: Any) -> np.ndarray:
-        if self.commands[kind] == "torque":
+    def label(self, env: Any, command: Command, anchor: Any) -> np.ndarray:
+        if command == "torque":
             return self.expert(env)
         return self.position_command(self.target(env), anchor)
 

@@ -2,8 +2,10 @@
 
 What runs is what ships: the model's ONNX networks in onnxruntime sessions (a PyTorch model is
 exported first), stepped by its own loop program (the diffusion sampler's every denoising call,
-the controller's history ring), one tick per replanning point. Episodes are seeded: episode i
-resets the simulator and the program's noise with ``seed + i``, so two runs are identical.
+the controller's history ring), one tick per replanning point. The kind's closed-loop binding
+(``edgekit/models/<kind>/observe.py``) builds each step's observation and picks the commands a
+tick hands the robot; the task turns them into torques. Episodes are seeded: episode i resets
+the simulator and the program's noise with ``seed + i``, so two runs are identical.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.eval.envs import Observer, Task
+from edgekit.eval.envs import Task
 from edgekit.loader import Source
+from edgekit.models import get_binding
 
 
 @dataclass
@@ -106,21 +109,21 @@ def rollout(
     from edgekit.loop import TickContext
     from edgekit.runtimes import OrtRuntime, default_threads
 
-    kind = source.spec.kind
+    binding = get_binding(source.spec.kind)
     with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as work:
         from edgekit.export.onnx import ensure_onnx
 
         files = ensure_onnx(source, Path(work) / "fp32")
         rt = OrtRuntime(files, threads=threads or default_threads())
         prog, _ = resolve_program(source, program, {})
-        env = task.make(render=kind == "diffusion-policy")
+        env = task.make(render=binding.needs_render)
         result = PolicyEval(source.ref)
         try:
             for i in range(episodes):
                 ep_seed = seed + i
                 obs, _ = env.reset(seed=ep_seed)
                 prog.reset(ep_seed)
-                observe = Observer(prog.params, kind)
+                observe = binding.new_observer(prog.params)
                 queue: list[np.ndarray] = []
                 anchor = None
                 ret, ticks, steps = 0.0, 0, 0
@@ -132,8 +135,8 @@ def rollout(
                         out = prog.tick(ctx, o)
                         result.tick_ms.append((time.perf_counter_ns() - t0) / 1e6)
                         ticks += 1
-                        queue, anchor = _actions(out), task.anchor(env)
-                    torque = task.actuate(env, queue.pop(0), kind, anchor)
+                        queue, anchor = binding.actions(out), task.anchor(env)
+                    torque = task.actuate(env, queue.pop(0), binding.command, anchor)
                     obs, reward, term, trunc, _ = env.step(torque)
                     ret += float(reward)
                     if term or trunc:
@@ -148,16 +151,6 @@ def rollout(
     return result
 
 
-def _actions(out: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The commands a tick hands the robot: an action chunk's executed steps, or one action
-    (what they mean on the robot, torque or joint position, is the task's ``actuate``)."""
-    if "actions" in out:  # diffusion policy: n_action_steps of the chunk
-        return [np.clip(a, -1.0, 1.0).astype(np.float32) for a in out["actions"]]
-    if "joint_targets" in out:
-        return [np.clip(out["joint_targets"], -1.0, 1.0).astype(np.float32)]
-    return [np.clip(out["action"], -1.0, 1.0).astype(np.float32)]
-
-
 def record_observations(
     task: Task, kind: str, params: dict[str, Any], episodes: int, seed: int, noise: float = 0.0
 ) -> dict[str, np.ndarray]:
@@ -167,14 +160,15 @@ def record_observations(
     ``noise`` > 0 perturbs every other episode DART-style (the expert's torque + N(0, noise)
     is executed), so the set also holds the off-course states a student visits in closed loop.
     """
-    env = task.make(render=kind == "diffusion-policy")
-    every = int(params.get("n_action_steps", 1)) if kind == "diffusion-policy" else 1
+    binding = get_binding(kind)
+    env = task.make(render=binding.needs_render)
+    every = binding.plans_every(params)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, np.ndarray]] = []
     try:
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
-            observe = Observer(params, kind)
+            observe = binding.new_observer(params)
             for step in range(task.max_steps):
                 o = observe(env, obs)
                 if step % every == 0:

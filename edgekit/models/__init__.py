@@ -1,15 +1,20 @@
 """The stack-model kinds, one folder each: ``config`` (preset sizes), ``modeling`` (torch),
-``program`` (the numpy control tick) and ``entry`` (presets, spec, zoo registration).
+``program`` (the numpy control tick), ``entry`` (presets, spec, zoo registration) and, for
+the kinds that can drive a simulated robot, ``observe`` (the program in closed loop).
 
 This package imports numpy only: :func:`build_program` rebuilds a loop program from a manifest
-with every kind's program registered, so an exported artifact runs without torch.
+with every kind's program registered, so an exported artifact runs without torch, and
+:func:`get_binding` gives a kind's closed-loop binding for ``edgekit eval``.
 """
 
 from __future__ import annotations
 
 from edgekit.loop import PROGRAMS, LoopProgram
+from edgekit.models.diffusion_policy import observe as _diffusion_policy_observe  # noqa: F401
 from edgekit.models.diffusion_policy import program as _diffusion_policy  # noqa: F401
+from edgekit.models.humanoid import observe as _humanoid_observe  # noqa: F401
 from edgekit.models.humanoid import program as _humanoid  # noqa: F401
+from edgekit.models.observe import BINDINGS, ClosedLoopBinding
 from edgekit.models.omni_body import program as _omni_body  # noqa: F401
 from edgekit.models.reward_model import program as _reward_model  # noqa: F401
 from edgekit.models.vla import program as _vla  # noqa: F401
@@ -22,4 +27,9 @@ def build_program(spec: ProgramSpec) -> LoopProgram:
     return PROGRAMS.get(spec.name)(spec.params)
 
 
-__all__ = ["build_program"]
+def get_binding(kind: str) -> ClosedLoopBinding:
+    """How ``kind``'s program is driven in closed loop (a kind without one: exit 2)."""
+    return BINDINGS.get(kind)
+
+
+__all__ = ["build_program", "get_binding"]
