@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
-from edgekit.errors import ExportError, debug
+from edgekit.artifacts import Discard, Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.errors import ExportError, ParityError, debug
+from edgekit.gates import Gate, Gated
 from edgekit.loader import OnnxSource, Source, TorchSource, source_info
-from edgekit.loop.compare import ParityRow, compare, raise_on_failures, tick_parity
+from edgekit.loop.compare import ParityRow, compare, failure_line, tick_parity
 from edgekit.models import build_program
 from edgekit.onnxfile import read_onnx
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
@@ -31,10 +32,32 @@ ONNX_OPSET = 20
 
 
 @dataclass
-class ExportResult:
+class ExportResult(Gated):
+    """The ONNX artifact (``out``, written only when parity passed), its manifest and the
+    parity rows (per network and over whole ticks)."""
+
     out: Path
     manifest: Manifest
     parity: list[ParityRow] = field(default_factory=list)
+    written: bool = True
+    checked: bool = True
+
+    @property
+    def gates(self) -> list[Gate]:
+        if not self.checked:
+            return []
+        worst = max((r.max_abs / r.limit for r in self.parity if r.limit), default=0.0)
+        ok = all(r.ok for r in self.parity)
+        line = failure_line(self.parity, f"parity of {self.manifest.source.get('ref', self.out)}")
+        return [
+            Gate(
+                id="fidelity.export", kind="fidelity", name="export: ONNX parity",
+                stage="export", metric="max_abs / tolerance", value=worst, limit=1.0,
+                unit="ratio", status="passed" if ok else "failed", evidence="measured",
+                method="each output vs the reference, per network and over whole ticks",
+                message=line or "",
+            )
+        ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "manifest": self.manifest.to_dict()}
@@ -46,6 +69,8 @@ def ensure_onnx(source: Source, work: Path, tick_checks: int = 0) -> dict[str, P
     if isinstance(source, OnnxSource):
         return dict(source.files)
     res = export_onnx(source, work, tick_checks=tick_checks)
+    if not res.passed:  # a model that does not export faithfully cannot go further
+        raise ParityError(res.failed[0].message)
     return {n: res.out / e["file"] for n, e in res.manifest.files.items()}
 
 
@@ -60,9 +85,10 @@ def export_onnx(
 ) -> ExportResult:
     """Export ``source`` to ONNX in the artifact folder ``out`` (written atomically).
 
+    An output beyond the model's tolerance fails the parity gate (``result.passed``; exit 1
+    in the CLI) and nothing is written.
+
     Raises:
-        ParityError: an output differs beyond the model's tolerance (exit code 1); nothing is
-            written.
         ExportError: the exporter or the ONNX checker failed.
     """
     out = Path(out)
@@ -76,7 +102,6 @@ def export_onnx(
         rows: list[ParityRow] = []
         if check_parity:
             rows = _parity(source, ort_rt, files, threads, seed, tick_checks)
-            raise_on_failures(rows, f"parity of {source.ref}")
         manifest = Manifest(
             stage="export",
             format="onnx",
@@ -94,8 +119,12 @@ def export_onnx(
                 else {"skipped": True}
             },
         )
+        result = ExportResult(out, manifest, rows, written=False, checked=check_parity)
+        if not result.passed:
+            raise Discard  # nothing written
         write_manifest(tmp, manifest)
-    return ExportResult(out, manifest, rows)
+        result.written = True
+    return result
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

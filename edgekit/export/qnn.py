@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
-from edgekit.errors import BadInputError, GateFailed
+from edgekit.artifacts import Discard, Manifest, sha256_file, staging_dir, write_manifest
+from edgekit.errors import BadInputError
+from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
 from edgekit.loop import Arrays
 from edgekit.runtimes.htp import EP_NAME, HtpRuntime, htp_provider_options, session, versions
@@ -34,15 +35,41 @@ FIDELITY_TICKS = 6
 
 
 @dataclass
-class QnnExportResult:
+class QnnExportResult(Gated):
+    """The QNN context binaries (``out``; not written when ``--strict`` failed) and the report:
+    placement, CPU fallback, whole-tick fidelity on the HTP simulator."""
+
     out: Path
     manifest: Manifest
     report: dict[str, Any] = field(default_factory=dict)
     parity: list[Any] = field(default_factory=list)  # ExportResult-compatible for the CLI
+    written: bool = True
 
+    @property
+    def gates(self) -> list[Gate]:
+        fid, strict = self.report["fidelity"], self.report["strict"]
+        gates = []
+        if fid["max_error"] is not None:
+            gates.append(upper_bound(
+                "export", "fidelity", "rel_l2", fid["worst_rel_l2"], fid["max_error"],
+                f"{fid['measured_on']} vs FP32 {fid['reference']}", target=self.report["target"],
+                message=f"whole-tick rel-L2 {fid['worst_rel_l2']:.4f} > --max-error "
+                f"{fid['max_error']:g} on the HTP simulator",
+            ))  # fmt: skip
+        if strict["enabled"]:
+            nodes = sum(len(v) for v in self.report["cpu_fallback"].values())
+            gates.append(Gate(
+                id="placement.export", kind="placement", name="export: --strict (all on HTP)",
+                stage="export", metric="cpu_fallback_nodes", value=float(nodes), limit=0.0,
+                unit="nodes", status="failed" if strict["problems"] else "passed",
+                evidence="measured", method="onnxruntime-qnn placement of every node",
+                message=f"--strict: {'; '.join(strict['problems'])}",
+                target=self.report["target"],
+            ))  # fmt: skip
+        return gates
 
-class QnnStrictFailed(GateFailed):
-    """``--strict``: a node fell back to the CPU or fidelity missed ``--max-error``."""
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
 
 
 def export_qnn(
@@ -115,8 +142,6 @@ def export_qnn(
         if max_error is not None and err > max_error:
             problems.append(f"whole-tick rel-L2 {err:.4f} > --max-error {max_error}")
         report["strict"] = {"enabled": strict, "problems": problems, "passed": not problems}
-        if strict and problems:
-            raise QnnStrictFailed(f"--strict: {'; '.join(problems)}; nothing written")
         files = {n: {"file": p.name, "sha256": sha256_file(p)} for n, p in ctx_files.items()}
         report["qdq_files"] = {
             n: {"file": f"qdq/{n}.onnx", "sha256": sha256_file(tmp / "qdq" / f"{n}.onnx")}
@@ -133,8 +158,10 @@ def export_qnn(
             files=files,
             checks={"qnn": report},
         )
+        if strict and problems:
+            raise Discard  # --strict: nothing written
         write_manifest(tmp, manifest)
-    return QnnExportResult(out, manifest, report)
+    return QnnExportResult(out, manifest, report, written=not (strict and problems))
 
 
 def _quantized_for(source: Source) -> str:

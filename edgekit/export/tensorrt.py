@@ -29,6 +29,7 @@ from typing import Any
 
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import BackendMissingError, BadInputError
+from edgekit.gates import Gate, Gated
 from edgekit.loader import Source, TorchSource, source_info
 
 # Kept in FP32 in FP16 graphs: accumulations and transcendental ranges that FP16 gets wrong.
@@ -45,11 +46,21 @@ class TrtUnsupportedError(BadInputError):
 
 
 @dataclass
-class TrtExportResult:
+class TrtExportResult(Gated):
+    """TensorRT-ready ONNX, its op check, fidelity (informative: the engine's own kernels
+    decide) and build plan; no gate of its own."""
+
     out: Path
     manifest: Manifest
     report: dict[str, Any] = field(default_factory=dict)
     parity: list[Any] = field(default_factory=list)
+
+    @property
+    def gates(self) -> list[Gate]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
 
 
 def export_tensorrt(

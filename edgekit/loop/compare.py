@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ParityError
 from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 from edgekit.spec import Tolerance
 
@@ -110,8 +109,9 @@ def tick_parity(
     return list(worst.values())
 
 
-def raise_on_failures(rows: list[ParityRow], what: str) -> None:
+def failure_line(rows: list[ParityRow], what: str) -> str | None:
+    """One line naming every output over its tolerance (None: all within)."""
     bad = [r for r in rows if not r.ok]
-    if bad:
-        lines = "; ".join(r.line() for r in bad)
-        raise ParityError(f"{what}: {len(bad)} output(s) over tolerance: {lines}")
+    if not bad:
+        return None
+    return f"{what}: {len(bad)} output(s) over tolerance: {'; '.join(r.line() for r in bad)}"

@@ -151,7 +151,7 @@ def run(
         t0 = time.perf_counter()
         try:
             entry, gates = state.run_stage(i, stage, report)
-        except GateFailed as e:  # a stage gate that writes nothing (strict QNN, parity)
+        except GateFailed as e:  # a refusal that writes nothing (an unfaithful FP32 export...)
             entry = stage_entry(i, stage, "failed", None, "", str(e), {})
             gates = [_stage_gate_failed(stage, str(e))]
             state.blocked = f"the {stage.stage} stage failed its gate"

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from edgekit.bench.config import BenchConfig
 from edgekit.distill.config import DistillConfig
 from edgekit.eval.config import EvalConfig
-from edgekit.export.config import OnnxExport, QnnExport, TensorRTExport
-from edgekit.gates import METRIC_NAMES, Gate, Gated, upper_bound
+from edgekit.export.config import OnnxExport, TensorRTExport
+from edgekit.gates import METRIC_NAMES, Gate, Gated
 from edgekit.run.schema import ExportStage, QuantizeStage
 
 if TYPE_CHECKING:
@@ -100,7 +100,6 @@ def run_export(state: RunState, stage: ExportStage, folder: Path) -> dict[str, A
     from edgekit.targets import get_target
 
     model, _ = state.current()
-    gates: list[dict[str, Any]] = []
     target = (
         get_target(stage.target).name
         if not isinstance(stage, OnnxExport) and stage.target
@@ -114,23 +113,24 @@ def run_export(state: RunState, stage: ExportStage, folder: Path) -> dict[str, A
             f"QNN context binaries for {target} (HTP v{res.report['htp_arch']}): whole-tick "
             f"rel-L2 {err:.3g} vs FP32 on the simulator, {fallback} node(s) on CPU"
         )
-        assert isinstance(stage, QnnExport)
-        if stage.max_error is not None:
-            method = str(res.report["fidelity"]["measured_on"]) + " vs FP32 PyTorch"
-            gates.append(upper_bound("export", "fidelity", "rel_l2", err, stage.max_error,
-                                     method, target=target).to_dict())  # fmt: skip
-            gates[-1]["id"] = "fidelity.export"
+        gates = [g.to_dict() for g in res.gates]
+        for g in gates:
+            if g["kind"] == "fidelity":
+                g["id"] = "fidelity.export"
+                g["name"] = f"export: whole-tick rel-L2 <= {g['limit']:g}"
         return {"summary": summary, "report": res.report, "gates": gates,
-                "artifact_written": True, "for_target": target}  # fmt: skip
+                "artifact_written": res.written, "for_target": target}  # fmt: skip
     if isinstance(res, ExportResult):
         worst = max((r.max_abs / r.limit for r in res.parity if r.limit), default=0.0)
-        summary = f"ONNX, parity ok ({len(res.parity)} checks, worst {worst:.2g} of tolerance)"
+        ok = "ok" if res.passed else "FAILED"
+        summary = f"ONNX, parity {ok} ({len(res.parity)} checks, worst {worst:.2g} of tolerance)"
         return {"summary": summary, "report": {"parity": [r.__dict__ for r in res.parity]},
-                "gates": gates, "artifact_written": True, "for_target": None}  # fmt: skip
+                "gates": [g.to_dict() for g in res.failed], "artifact_written": res.written,
+                "for_target": None}  # fmt: skip
     assert isinstance(stage, TensorRTExport)
     built = "engines built" if res.report.get("engines") else "build plan written (no TensorRT)"
     summary = f"TensorRT-ready ONNX for {target} ({stage.precision}), {built}"
-    return {"summary": summary, "report": res.report, "gates": gates, "artifact_written": True,
+    return {"summary": summary, "report": res.report, "gates": [], "artifact_written": True,
             "for_target": target}  # fmt: skip
 
 

@@ -65,6 +65,7 @@ def export(
 
 
 def _export(source: Source, out: Path, config: ExportConfig, force: bool) -> None:
+    from edgekit.cli.guard import finish
     from edgekit.cli.render.export import print_onnx, print_qnn, print_tensorrt
     from edgekit.export import ExportResult, QnnExportResult, export
 
@@ -75,3 +76,4 @@ def _export(source: Source, out: Path, config: ExportConfig, force: bool) -> Non
         print_onnx(result, out)
     else:
         print_tensorrt(result)
+    finish(result)

@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 def print_onnx(result: ExportResult, out: Path) -> None:
     m = result.manifest
-    line(f"exported {m.source['ref']} -> {out} ({', '.join(e['file'] for e in m.files.values())})")
+    files = ", ".join(e["file"] for e in m.files.values())
+    if result.written:
+        line(f"exported {m.source['ref']} -> {out} ({files})")
+    else:
+        line(f"exported {m.source['ref']}: parity failed, nothing written to {out}")
     for r in result.parity:
         status = "ok" if r.ok else "FAIL"
         line(
