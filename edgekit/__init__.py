@@ -7,10 +7,13 @@ The Python API mirrors the CLI::
     s = edgekit.distill(src, "out/dp-4", DistillConfig(denoise_steps=4),
                         data="episode.npz")        # edgekit distill ...
     art = edgekit.export(src, "out/dp")            # edgekit export ... --format onnx
-    q = edgekit.quantize("out/dp", "out/dp-int8", QuantizeConfig(precision="int8"),
+    q = edgekit.quantize("out/dp", "out/dp-int8", Int8Config(max_error=0.05),
                          calib="episode.npz")      # edgekit quantize ...
-    report = edgekit.bench("out/dp", target="cpu")  # edgekit bench ...
-    print(report.stats.p99, report.passed)
+    report = edgekit.bench("out/dp", BenchConfig(target="cpu"))  # edgekit bench ...
+    print(report.stats.p99, report.passed, report.gates)
+
+One config class per verb (and method) and one gate protocol: a result's ``passed`` and
+``gates`` say whether it met its limits; the library does not raise on a missed gate.
 
 Heavy backends (torch, onnxruntime) are imported only when a function needs them.
 """

@@ -58,7 +58,8 @@ def describe(err: Any) -> str:
               "less_than_equal": "<="}  # fmt: skip
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
-        return f"must be {bounds[kind]} {limit}"
+        shown = f"{limit:,}" if isinstance(limit, int) else str(limit)
+        return f"must be {bounds[kind]} {shown}"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     return str(err["msg"])

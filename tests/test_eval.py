@@ -140,7 +140,7 @@ def test_gate_fails_an_untrained_policy(random_mlp, cli):
     ("args", "message"),
     [
         (["--env", "push-t"], "--env 'push-t': unknown task"),
-        (["-n", "0"], "--episodes must be >= 1"),
+        (["-n", "0"], "--episodes 0: must be >= 1"),
         (["--min-success-ratio", "0.9", "--teacher", "none"], "needs a teacher"),
     ],
 )

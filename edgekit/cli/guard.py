@@ -89,7 +89,7 @@ def os_error_line(e: OSError) -> str:
 
 def finish(result: Gated, json_out: Path | str | None = None) -> None:
     """The one place a verb's gates become the exit code: write ``--json`` (the result's
-    report, also when a gate failed), then exit 1 naming the first failed gate."""
+    report, also when a gate failed), then exit 1 naming every failed gate."""
     from edgekit.cli.render.json_report import write_json
     from edgekit.errors import GateFailed
 
@@ -97,7 +97,7 @@ def finish(result: Gated, json_out: Path | str | None = None) -> None:
         write_json(Path(json_out), result.to_dict())
     if result.passed:
         return
-    message = result.failed[0].message
+    message = "; ".join(g.message for g in result.failed)
     if getattr(result, "written", True) is False:
         message += "; nothing written"
     raise GateFailed(message)

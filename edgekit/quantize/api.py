@@ -33,7 +33,8 @@ from edgekit.loop.capture import capture
 from edgekit.loop.fidelity import FidelityRow, tick_fidelity, worst_error
 from edgekit.models import build_program
 from edgekit.quantize.config import Int8Config, QuantizeConfig
-from edgekit.quantize.handlers import HANDLERS, Context, Outcome
+from edgekit.quantize.context import Context, Outcome
+from edgekit.quantize.handlers import HANDLERS
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.targets import Target, get_target
 

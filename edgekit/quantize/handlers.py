@@ -1,54 +1,26 @@
 """One handler per precision (int8, int4, mixed), registered in ``HANDLERS``.
 
 A handler writes the quantized networks into the staging folder and measures them; the
-orchestrator (``api.py``) owns data, gating and the manifest.
+orchestrator (``api.py``) owns data, gating and the manifest. What a handler is given and
+returns (:class:`Context`, :class:`Outcome`) is in ``context.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit.errors import BadInputError
-from edgekit.loop import LoopProgram
-from edgekit.loop.capture import Feeds
-from edgekit.loop.fidelity import FidelityRow, worst_error
+from edgekit.loop.fidelity import worst_error
 from edgekit.quantize.config import Int4Config, QuantizeConfig, method
+from edgekit.quantize.context import Context, Outcome
 from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
 from edgekit.registry import Registry
 from edgekit.runtimes import OrtRuntime
 from edgekit.targets import Target
 from edgekit.targets.schemes import Scheme
-
-
-@dataclass
-class Context:
-    config: QuantizeConfig
-    target: Target
-    fp32_files: dict[str, Path]
-    fp32: OrtRuntime
-    feeds: Feeds
-    holdout_feeds: Feeds
-    fidelity: Callable[[Any], list[FidelityRow]]
-    work: Path
-    threads: int
-    program: LoopProgram | None = None  # the default loop program, for the latency check
-
-
-@dataclass
-class Outcome:
-    files: dict[str, Path]
-    scheme: str
-    fidelity: list[FidelityRow]
-    measured_on: str
-    scheme_detail: dict[str, Any] = field(default_factory=dict)
-    kept_float: list[str] = field(default_factory=list)
-    latency: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Handler:

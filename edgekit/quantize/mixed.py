@@ -23,7 +23,7 @@ from edgekit.runtimes import OrtRuntime
 from edgekit.targets.schemes import Scheme
 
 if TYPE_CHECKING:
-    from edgekit.quantize.handlers import Context
+    from edgekit.quantize.context import Context
 
 Layer = tuple[str, str]  # (network, node)
 

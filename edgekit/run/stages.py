@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from edgekit.bench.config import BenchConfig
 from edgekit.distill.config import DistillConfig
@@ -18,8 +18,19 @@ from edgekit.export.config import OnnxExport, TensorRTExport
 from edgekit.gates import METRIC_NAMES, Gate, Gated
 from edgekit.run.schema import ExportStage, QuantizeStage
 
-if TYPE_CHECKING:
-    from edgekit.run.runner import RunState
+
+class RunState(Protocol):
+    """What a stage uses of the run (the runner's ``RunState`` is one)."""
+
+    recipe: Any
+    ref: str
+    data: str | None
+    produced: list[Any]
+    distill_progress: Any
+
+    def source(self) -> Any: ...
+    def current(self) -> tuple[Any, str]: ...
+    def emit(self, event: str, data: dict[str, Any]) -> None: ...
 
 
 def latency_gate(
