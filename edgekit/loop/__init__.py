@@ -6,6 +6,8 @@
 * :mod:`~edgekit.loop.capture`: what each network sees inside the loop (calibration feeds).
 * :mod:`~edgekit.loop.compare` and :mod:`~edgekit.loop.fidelity`: parity and fidelity metrics
   over whole ticks.
+* :mod:`~edgekit.loop.schedulers`: diffusers' sampler updates (DDPM, DDIM, DPM-Solver++,
+  flow-matching Euler) between a denoiser's calls, from a ``scheduler_config.json``.
 
 The model kinds' programs live next to their kind (``edgekit/models/<kind>/program.py``) and
 register here; ``edgekit.models.build_program`` rebuilds one from a manifest.
