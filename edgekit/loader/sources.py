@@ -14,11 +14,16 @@ from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, Tolerance
 
 @dataclass
 class UserModel:
-    """What a user factory may return: the module and a description of its inputs."""
+    """What a user factory may return: the module and a description of its inputs, or, for a
+    policy with several networks, ``networks`` (name -> module) with ``inputs`` per network
+    (name -> list of TensorSpec / NetworkSpec) and the ``tick`` that runs them (a declared
+    tick: see :mod:`edgekit.loop.blocks`)."""
 
-    module: Any  # torch.nn.Module
-    inputs: Any  # ModelSpec | NetworkSpec | list[TensorSpec] | str | Path (an .npz)
+    module: Any = None  # torch.nn.Module
+    inputs: Any = None  # ModelSpec | NetworkSpec | list[TensorSpec] | str | Path (an .npz)
     hz: float = 50.0
+    networks: dict[str, Any] | None = None
+    tick: dict[str, Any] | None = None
 
 
 @dataclass

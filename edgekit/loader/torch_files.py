@@ -12,7 +12,7 @@ import numpy as np
 from edgekit.errors import InputSpecError, ModelLoadError
 from edgekit.loader.sources import TorchSource, UserModel, single_call_spec, state_sha256
 from edgekit.pt2file import read_pt2
-from edgekit.spec import ModelSpec, NetworkSpec, TensorSpec
+from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
 from edgekit.usercode import UserCode, import_factory
 
 
@@ -52,6 +52,8 @@ def load_factory_ref(
     except Exception as e:
         raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
     hz = 50.0
+    if isinstance(result, UserModel) and (result.networks or result.tick):
+        return declared_source(ref, result, guard)
     if isinstance(result, UserModel):
         module, described, hz = result.module, result.inputs, result.hz
     elif isinstance(result, tuple) and len(result) == 2:
@@ -89,6 +91,47 @@ def torch_source(
     src = TorchSource(ref, spec, module, {net.name: module}, state_sha256(module))
     if samples is not None:
         src.sample_inputs[net.name] = samples
+    return src
+
+
+def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
+    """A user's policy with its networks and declared tick: one NetworkSpec per network (its
+    outputs found by running it once), the tick checked against them, stored as the ``tick``
+    program so that every artifact carries it."""
+    from torch import nn
+
+    from edgekit.loop.blocks import declare_tick
+
+    nets = user.networks or {"model": user.module}
+    described = user.inputs if isinstance(user.inputs, dict) else {"model": user.inputs}
+    specs, samples = {}, {}
+    for name, module in nets.items():
+        if not isinstance(module, nn.Module):
+            raise ModelLoadError(f"{ref}: network {name!r} is a {type(module).__name__}, "
+                                 "not an nn.Module")  # fmt: skip
+        if name not in described:
+            raise InputSpecError(f"{ref}: no inputs given for network {name!r} (UserModel.inputs)")
+        with contextlib.suppress(NotImplementedError):
+            module.eval()
+        net, sample = _describe_inputs(ref, module, described[name], guard)
+        specs[name] = NetworkSpec(name, net.inputs, net.outputs, net.sample_dims)
+        if sample is not None:
+            samples[name] = sample
+    if user.tick is None:
+        raise InputSpecError(f"{ref}: several networks need a declared tick (UserModel.tick)")
+    decl = declare_tick(user.tick, specs, where=f"{ref}: tick")
+    params = decl.model_dump(mode="json", exclude_none=True)
+    steps = {b.get("num_inference_steps") for b in params["blocks"] if b["block"] == "denoise"}
+    if len(steps) == 1:
+        params["num_inference_steps"] = steps.pop()
+    program = ProgramSpec("tick", params)
+    spec = ModelSpec(
+        kind="factory", preset="-", networks=tuple(specs.values()), program=program,
+        programs={"tick": program}, hz=user.hz, tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+    )  # fmt: skip
+    container = nn.ModuleDict(nets)
+    src = TorchSource(ref, spec, container, dict(nets), state_sha256(container))
+    src.sample_inputs.update(samples)
     return src
 
 

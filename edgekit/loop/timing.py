@@ -21,6 +21,18 @@ class TickSamples:
     tick_ns: np.ndarray  # (n,)
     stage_ns: dict[str, np.ndarray]  # stage -> (n,)
     calls: dict[str, int]  # stage (network or host step) -> entries in the last tick
+    planned: np.ndarray  # (n,) bool: the tick called a network (not only an action queue)
+
+    @property
+    def planning_ns(self) -> np.ndarray:
+        """The ticks that ran the networks: with an action-chunk queue, the others only pop
+        a queued action, and comparing two models on those would compare nothing."""
+        return self.tick_ns[self.planned] if self.planned.any() else self.tick_ns
+
+    @property
+    def plans_every(self) -> float:
+        """Ticks per planning tick (1.0: every tick runs the networks)."""
+        return len(self.tick_ns) / max(1, int(self.planned.sum()))
 
 
 def check_first_tick(program: LoopProgram, runtime: Runtime, obs: Arrays) -> None:
@@ -53,7 +65,9 @@ def time_ticks(
     for i in range(warmup):
         ctx.clear()
         program.tick(ctx, observations[i % pool])
+    program.reset(seed)  # timed ticks start an episode: the first one plans (chunk queues)
     tick_ns = np.empty(ticks, dtype=np.int64)
+    planned = np.zeros(ticks, dtype=bool)
     stage_ns: dict[str, np.ndarray] = {}
     for i in range(ticks):
         obs = observations[i % pool]
@@ -61,8 +75,9 @@ def time_ticks(
         t0 = perf_counter_ns()
         program.tick(ctx, obs)
         tick_ns[i] = perf_counter_ns() - t0
+        planned[i] = bool(ctx.calls)
         for stage, ns in ctx.stage_ns.items():
             if stage not in stage_ns:
                 stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
             stage_ns[stage][i] = ns
-    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls})
+    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls}, planned)

@@ -1,0 +1,125 @@
+"""Blocks that call networks: one call, and the denoising loop of a diffusion / flow policy.
+
+Arrays in the tick's state are batch-free; a call feeds them with a leading batch axis of 1
+and stores its outputs without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import PrivateAttr, model_validator
+
+from edgekit.loop.blocks.base import Block, BlockError, check_io, need, network
+from edgekit.loop.program import Arrays, TickContext
+from edgekit.spec import NetworkSpec
+
+
+class Call(Block):
+    """``network`` once: ``inputs`` maps its input names to state names, ``outputs`` its
+    output names to state names (default: every output under its own name)."""
+
+    block: Literal["call"]
+    network: str
+    inputs: dict[str, str]
+    outputs: dict[str, str] | None = None
+    calls_network = True
+
+    def reads(self) -> list[str]:
+        return list(self.inputs.values())
+
+    def writes(self) -> list[str]:
+        return list((self.outputs or {}).values())
+
+    def calls(self) -> dict[str, int]:
+        return {self.network: 1}
+
+    def check(self, networks: dict[str, NetworkSpec], where: str) -> None:
+        net = network(networks, self.network, where)
+        if self.outputs is None:
+            self.outputs = {n: n for n in net.output_names}
+        check_io(net, list(self.inputs), list(self.outputs), where)
+
+    def run(self, ctx: TickContext, state: Arrays, rng: np.random.Generator) -> None:
+        feeds = {k: need(state, v, f"call {self.network}")[None] for k, v in self.inputs.items()}
+        out = ctx.call(self.network, feeds)
+        for k, v in (self.outputs or {k: k for k in out}).items():
+            state[v] = out[k][0]
+
+
+class Denoise(Block):
+    """The sampler: start from Gaussian noise of ``shape`` (batch-free), call ``network``
+    once per inference step with the noisy sample, the step's timestep and the conditioning
+    ``inputs``, and update the sample with the scheduler's step (DDPM, DDIM, DPM-Solver++,
+    Euler flow matching; configured as diffusers' ``scheduler_config.json``). The clean
+    sample goes to ``result``.
+
+    ``sample``/``timestep``: the network's input names for the noisy sample and the timestep;
+    ``output``: its output (noise, sample, v or velocity, as ``prediction_type`` says; a
+    network with one output needs no name).
+    """
+
+    block: Literal["denoise"]
+    network: str
+    shape: list[int]
+    sample: str = "sample"
+    timestep: str = "timestep"
+    timestep_dtype: Literal["float32", "int64"] = "float32"
+    timestep_shape: list[int] = [1]
+    inputs: dict[str, str] = {}
+    output: str = "noise_pred"
+    result: str = "actions"
+    scheduler: dict[str, Any]
+    num_inference_steps: int
+    calls_network = True
+    host_stage = "scheduler"
+    _sched: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _build(self) -> Denoise:
+        from edgekit.loop.schedulers import make_scheduler
+
+        self._sched = make_scheduler(self.scheduler, self.num_inference_steps)
+        return self
+
+    def reads(self) -> list[str]:
+        return list(self.inputs.values())
+
+    def writes(self) -> list[str]:
+        return [self.result]
+
+    def calls(self) -> dict[str, int]:
+        return {self.network: len(self._sched.timesteps)}
+
+    def check(self, networks: dict[str, NetworkSpec], where: str) -> None:
+        net = network(networks, self.network, where)
+        if self.output not in net.output_names and len(net.output_names) == 1:
+            self.output = net.output_names[0]  # a module returning one tensor: "output"
+        check_io(net, [self.sample, self.timestep, *self.inputs], [self.output], where)
+        spec = next(t for t in net.inputs if t.name == self.sample)
+        if list(spec.shape[1:]) != self.shape and not any(
+            isinstance(d, str) for d in spec.shape[1:]
+        ):
+            raise BlockError(
+                f"{where}.shape: {self.shape} but network {net.name!r} input {self.sample!r} "
+                f"is {list(spec.shape)}"
+            )
+        t = next(t for t in net.inputs if t.name == self.timestep)
+        self.timestep_shape = [1 if isinstance(d, str) else int(d) for d in t.shape]
+        self.timestep_dtype = "int64" if np.dtype(t.dtype).kind in "iu" else "float32"
+
+    def run(self, ctx: TickContext, state: Arrays, rng: np.random.Generator) -> None:
+        sched = self._sched
+        cond = {k: need(state, v, f"denoise {self.network}")[None] for k, v in self.inputs.items()}
+        with ctx.host(self.host_stage):
+            sched.begin()
+            x = rng.standard_normal((1, *self.shape)).astype(np.float32)
+            x *= np.float32(sched.init_noise_sigma)
+        for i, t in enumerate(sched.timesteps):
+            step_t = np.full(self.timestep_shape, t, self.timestep_dtype)
+            feeds = {**cond, self.sample: x, self.timestep: step_t}
+            out = ctx.call(self.network, feeds)[self.output]
+            with ctx.host(self.host_stage):
+                x = sched.step(out, i, x, rng)
+        state[self.result] = x[0]

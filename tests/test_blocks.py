@@ -1,0 +1,164 @@
+"""Declared ticks (edgekit.loop.blocks): a user's policy with its real control loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.errors import BadInputError
+from edgekit.loader import load
+from edgekit.loop import TickContext
+from edgekit.loop.blocks import TickProgram, declare_tick
+from edgekit.models import build_program
+from edgekit.runtimes import TorchRuntime
+
+FIX = Path(__file__).parent / "fixtures" / "declared.py"
+
+
+def program_and_runtime(factory: str = "policy"):
+    src = load(f"{FIX}:{factory}")
+    return build_program(src.spec.program), TorchRuntime(src.networks, src.spec, 1), src
+
+
+def test_normalize_and_unnormalize_are_lerobots_formulas():
+    decl = {
+        "observation": [{"name": "x", "shape": [3]}],
+        "blocks": [
+            {"block": "normalize", "input": "x", "output": "z", "mean": [1, 2, 3],
+             "std": [2, 2, 4]},
+            {"block": "normalize", "input": "x", "output": "m", "mode": "min_max",
+             "min": [0, 0, 0], "max": [4, 8, 16]},
+            {"block": "unnormalize", "input": "m", "output": "back", "mode": "min_max",
+             "min": [0, 0, 0], "max": [4, 8, 16]},
+        ],
+        "outputs": ["z", "m", "back"],
+    }  # fmt: skip
+    prog = TickProgram(decl)
+    x = np.array([3.0, 4.0, 5.0], np.float32)
+    out = prog.tick(TickContext(runtime=None), {"x": x})  # type: ignore[arg-type]
+    np.testing.assert_allclose(out["z"], (x - [1, 2, 3]) / (np.array([2, 2, 4]) + 1e-8), 1e-6)
+    np.testing.assert_allclose(out["m"], x / [4, 8, 16] * 2 - 1, 1e-6)
+    np.testing.assert_allclose(out["back"], x, 1e-5)
+
+
+def test_chunk_queue_plans_every_n_ticks_and_history_sees_every_tick():
+    prog, rt, _ = program_and_runtime()
+    assert prog.calls_per_tick() == {"encoder": 1, "denoiser": 4}
+    prog.reset(3)
+    rng = np.random.default_rng(0)
+    calls, actions = [], []
+    plans = []
+    for _ in range(9):
+        ctx = TickContext(rt)
+        obs = {"state": rng.standard_normal(6).astype(np.float32)}
+        out = prog.tick(ctx, obs)
+        calls.append(dict(ctx.calls))
+        actions.append(out["action"])
+        hist = prog.blocks[1]._buf  # the history block's buffer: one entry per tick
+        plans.append(len(hist))
+    assert [c.get("denoiser", 0) for c in calls] == [4, 0, 0, 0, 4, 0, 0, 0, 4]
+    assert [c.get("encoder", 0) for c in calls] == [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert all(a.shape == (2,) for a in actions)
+    assert not np.allclose(actions[0], actions[1])  # successive rows of one chunk
+
+
+def test_declared_denoise_matches_a_diffusers_sampling_loop():
+    """The tick (normalise, history, encoder, 4 DDIM steps, unnormalise) against the same
+    networks driven by diffusers' own DDIMScheduler from the same initial noise."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from tests.fixtures.declared import DDIM
+
+    prog, rt, src = program_and_runtime()
+    prog.reset(7)
+    state = np.linspace(-1, 1, 6).astype(np.float32)
+    out = prog.tick(TickContext(rt), {"state": state})
+
+    sched = diffusers.DDIMScheduler.from_config(DDIM)
+    sched.set_timesteps(4)
+    z = (state - 0.5) / (2.0 + 1e-8)
+    states = torch.from_numpy(np.stack([z, z])[None].astype(np.float32))
+    x = torch.from_numpy(np.random.default_rng(7).standard_normal((1, 8, 2)).astype(np.float32))
+    with torch.inference_mode():
+        cond = src.networks["encoder"](states)
+        for t in sched.timesteps:
+            eps = src.networks["denoiser"](x, t.reshape(1).float(), cond)
+            x = sched.step(eps, t, x).prev_sample
+    lo, hi = np.array([-2.0, -1.0]), np.array([2.0, 1.0])
+    chunk = (x[0].numpy() + 1) / 2 * (hi - lo + 1e-8) + lo
+    np.testing.assert_allclose(out["action"], chunk[1], atol=1e-5)  # execute from row 1
+
+
+def test_recurrent_state_is_fed_back():
+    torch = pytest.importorskip("torch")
+    prog, rt, src = program_and_runtime("rnn")
+    prog.reset(0)
+    obs = [np.full(6, v, np.float32) for v in (0.1, -0.2, 0.3)]
+    h = torch.zeros(1, 8)
+    for o in obs:
+        out = prog.tick(TickContext(rt), {"state": o})
+        with torch.inference_mode():
+            a, h = src.networks["rnn"](torch.from_numpy(o[None]), h)
+        np.testing.assert_allclose(out["action"], a[0].numpy(), atol=1e-6)
+    prog.reset(0)  # a new episode starts from zeros again
+    first = prog.tick(TickContext(rt), {"state": obs[0]})
+    with torch.inference_mode():
+        a0, _ = src.networks["rnn"](torch.from_numpy(obs[0][None]), torch.zeros(1, 8))
+    np.testing.assert_allclose(first["action"], a0[0].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("factory", "needle"),
+    [
+        ("unknown_block", "blocks[0].block: unknown block 'normalise'"),
+        ("wrong_input", "'conditioning' is not an input of network 'denoiser'"),
+        ("unread_name", "reads 'state_history', which no observation or earlier block makes"),
+        ("bad_scheduler", "thresholding"),
+    ],
+)
+def test_bad_declarations_are_one_line_exit_2(cli, tmp_path, factory, needle):
+    out = tmp_path / "a"
+    r = cli("export", f"{FIX}:{factory}", "--out", out)
+    assert r.code == 2, (r.code, r.err)
+    assert needle in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert not out.exists()
+
+
+def test_declaration_errors_name_the_key():
+    with pytest.raises(BadInputError, match=r"tick.blocks\[0\].length: unknown key"):
+        declare_tick({"observation": [{"name": "x", "shape": [1]}],
+                      "blocks": [{"block": "normalize", "input": "x", "mean": 0, "std": 1,
+                                  "length": 3}], "outputs": ["x"]})  # fmt: skip
+    with pytest.raises(BadInputError, match="outputs: 'y' is made by no block"):
+        declare_tick({"observation": [{"name": "x", "shape": [1]}],
+                      "blocks": [{"block": "normalize", "input": "x", "mean": 0, "std": 1}],
+                      "outputs": ["y"]})  # fmt: skip
+
+
+def test_the_artifact_carries_the_tick_through_bench_and_quantize(cli, tmp_path):
+    art = tmp_path / "fp32"
+    r = cli("export", f"{FIX}:policy", "--out", art)
+    assert r.code == 0, r.err
+    manifest = json.loads((art / "edgekit.json").read_text())
+    assert manifest["model"]["program"]["name"] == "tick"
+    assert sorted(manifest["files"]) == ["denoiser", "encoder"]
+    rep = tmp_path / "b.json"
+    r = cli("bench", art, "--ticks", "8", "--warmup", "0", "--budget-ms", "1000", "--json", rep)
+    assert r.code == 0, r.err
+    stages = {s["name"]: s for s in json.loads(rep.read_text())["stages"]}
+    assert stages["denoiser"]["calls"] == 4 and stages["encoder"]["calls"] == 1
+    assert {"normalize", "history", "scheduler", "queue"} <= set(stages)
+    r = cli("bench", art, "--ticks", "4", "--warmup", "0", "--budget-ms", "1000",
+            "--loop", "num_inference_steps=2", "--json", rep)  # fmt: skip
+    assert r.code == 0, r.err
+    stages = {s["name"]: s for s in json.loads(rep.read_text())["stages"]}
+    assert stages["denoiser"]["calls"] == 2
+    q = tmp_path / "int8"
+    r = cli("quantize", art, "--calib", "synthetic", "--out", q, "--latency-ticks", "0")
+    assert r.code == 0, r.err
+    qm = json.loads((q / "edgekit.json").read_text())
+    assert qm["model"]["program"]["name"] == "tick"
+    assert qm["checks"]["quantize"]["fidelity"]["worst_rel_l2"] < 0.2
