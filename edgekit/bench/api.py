@@ -269,6 +269,11 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
             notes += isa_notes(source, tgt)
         with _blame_overrides(loop_params):
             samples = time_ticks(prog, rt, ticks, warmup, seed)
+        if samples.plans_every > 1:
+            notes.append(
+                f"the networks ran on {int(samples.planned.sum())} of {ticks} ticks (an action "
+                "chunk queue executes the others): p50 is a queued tick, p99/max a planning one"
+            )
         settings = rt.settings()
     stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
     stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns, samples.calls)
