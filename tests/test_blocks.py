@@ -162,3 +162,15 @@ def test_the_artifact_carries_the_tick_through_bench_and_quantize(cli, tmp_path)
     qm = json.loads((q / "edgekit.json").read_text())
     assert qm["model"]["program"]["name"] == "tick"
     assert qm["checks"]["quantize"]["fidelity"]["worst_rel_l2"] < 0.2
+
+
+def test_an_unexportable_forward_says_what_to_do_and_keeps_its_log_off_stderr(cli, tmp_path):
+    out = tmp_path / "a"
+    r = cli("export", f"{FIX}:sampler_in_forward", "--out", out)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "network 'model'" in r.err and "data-dependent control flow" in r.err
+    assert "declare the loop as a tick" in r.err
+    log = Path(r.err.rsplit("full log: ", 1)[1].rstrip(")\n"))
+    assert "Traceback" in log.read_text()
+    log.unlink()
+    assert not out.exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -153,8 +154,9 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
     dynamic = tuple({i: d for i, d in t.dynamic_axes.items()} or None for t in net.inputs)
     path = folder / f"{net.name}.onnx"
     big = sum(p.numel() * p.element_size() for p in module.parameters()) > 1.8e9
+    log = io.StringIO()
     try:
-        with _quiet_exporter():
+        with _quiet_exporter(log):
             torch.onnx.export(
                 module,
                 args,
@@ -175,8 +177,11 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
         if isinstance(e.__cause__, OSError):
             raise e.__cause__ from None
         first = _export_failure(e)
+        saved = _save_log(net.name, log.getvalue(), e)
         raise ExportError(
             f"{source.ref}: torch.onnx.export failed for network {net.name!r}: {first}"
+            + _likely_cause(e)
+            + f" (full log: {saved})"
         ) from e
     try:
         onnx.checker.check_model(str(path), full_check=True)
@@ -190,13 +195,46 @@ def _export_network(source: TorchSource, net: NetworkSpec, folder: Path) -> Path
     return path
 
 
+_DATA_DEPENDENT = (
+    "GuardOnDataDependentSymNode", "data-dependent", "data dependent",
+    "Dynamic control flow", "UnsupportedAliasMutationException", "generator",
+)  # fmt: skip
+
+
+def _likely_cause(e: BaseException) -> str:
+    """What usually makes torch.export fail on a robot policy, and what to do about it."""
+    text = " ".join(_ANSI.sub("", str(x)) for x in (e, e.__cause__, e.__context__) if x)
+    if any(k in text for k in _DATA_DEPENDENT):
+        return (
+            "; likely cause: data-dependent control flow inside forward (a loop or branch "
+            "on tensor values, .item(), a sampler/scheduler or random draws): export the "
+            "networks alone and declare the loop as a tick (UserModel(networks=..., tick=...), "
+            "see the README's 'your own policy')"
+        )
+    return ""
+
+
+def _save_log(network: str, captured: str, e: BaseException) -> Path:
+    """The exporter's own output and the full traceback, for the user (not on stderr)."""
+    import tempfile
+    import traceback
+
+    fd, name = tempfile.mkstemp(prefix=f"edgekit-export-{network}-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(captured)
+        f.write("\n".join(traceback.format_exception(e)))
+    return Path(name)
+
+
 @contextlib.contextmanager
-def _quiet_exporter() -> Any:
+def _quiet_exporter(log: io.StringIO | None = None) -> Any:
     """The dynamo exporter prints progress, warnings and (on failure) logged tracebacks and
-    graph dumps meant for its developers; a failure is reported as one ExportError line.
+    graph dumps meant for its developers; a failure is reported as one ExportError line and
+    what it printed goes to ``log`` (saved to a file the error names).
     ``--debug`` lets its logging and stderr through."""
+    sink = log if log is not None else io.StringIO()
     if debug():
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(sink):
             yield
         return
     # logging.disable, not logger levels: torch configures levels on many child loggers
@@ -206,8 +244,8 @@ def _quiet_exporter() -> Any:
     try:
         with (
             warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
         ):
             warnings.simplefilter("ignore")
             yield
