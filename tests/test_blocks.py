@@ -174,3 +174,18 @@ def test_an_unexportable_forward_says_what_to_do_and_keeps_its_log_off_stderr(cl
     assert "Traceback" in log.read_text()
     log.unlink()
     assert not out.exists()
+
+
+def test_a_declared_tick_drives_a_simulated_task(cli, tmp_path):
+    pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco")
+    rep = tmp_path / "e.json"
+    r = cli("eval", f"{FIX}:reacher_policy", "--episodes", "2", "--teacher", "none",
+            "--json", rep)  # fmt: skip
+    assert r.code == 0, r.err
+    report = json.loads(rep.read_text())
+    assert report["task"]["commands"] == "torque"
+    assert len(report["candidate"]["per_episode"]) == 2
+    assert all(e["ticks"] == e["steps"] for e in report["candidate"]["per_episode"])
+    r = cli("eval", f"{FIX}:reacher_policy_wrong_size", "--episodes", "1", "--teacher", "none")
+    assert r.code == 2 and "observation 'state' has shape [11]" in r.err, r.err

@@ -11,6 +11,7 @@ from edgekit.eval.envs import get_task
 from edgekit.eval.runner import PolicyEval, rollout
 from edgekit.gates import Gate, Gated, lower_bound
 from edgekit.loader import Source, load
+from edgekit.models import get_binding
 
 
 @dataclass
@@ -87,7 +88,7 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
             "summary": task.summary,
             "max_steps": task.max_steps,
             # what the model's actions drive: "torque", or "joint_position" (PD-tracked)
-            "commands": task.commands[source.spec.kind],
+            "commands": get_binding(source.spec.kind).command_for(source.spec.program.params),
         },
         "episodes": episodes,
         "seed": seed,

@@ -116,7 +116,8 @@ def rollout(
         files = ensure_onnx(source, Path(work) / "fp32")
         rt = OrtRuntime(files, threads=threads or default_threads())
         prog, _ = resolve_program(source, program, {})
-        env = task.make(render=binding.needs_render)
+        env = task.make(render=binding.renders(prog.params))
+        command = binding.command_for(prog.params)
         result = PolicyEval(source.ref)
         try:
             for i in range(episodes):
@@ -136,7 +137,7 @@ def rollout(
                         result.tick_ms.append((time.perf_counter_ns() - t0) / 1e6)
                         ticks += 1
                         queue, anchor = binding.actions(out), task.anchor(env)
-                    torque = task.actuate(env, queue.pop(0), binding.command, anchor)
+                    torque = task.actuate(env, queue.pop(0), command, anchor)
                     obs, reward, term, trunc, _ = env.step(torque)
                     ret += float(reward)
                     if term or trunc:
@@ -161,7 +162,7 @@ def record_observations(
     is executed), so the set also holds the off-course states a student visits in closed loop.
     """
     binding = get_binding(kind)
-    env = task.make(render=binding.needs_render)
+    env = task.make(render=binding.renders(params))
     every = binding.plans_every(params)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, np.ndarray]] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from edgekit.loop import PROGRAMS, LoopProgram
 from edgekit.loop.blocks import program as _declared_tick  # noqa: F401
+from edgekit.models import declared as _declared_tick_binding  # noqa: F401
 from edgekit.models.diffusion_policy import observe as _diffusion_policy_observe  # noqa: F401
 from edgekit.models.diffusion_policy import program as _diffusion_policy  # noqa: F401
 from edgekit.models.humanoid import observe as _humanoid_observe  # noqa: F401

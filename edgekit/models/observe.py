@@ -50,6 +50,14 @@ class ClosedLoopBinding:
         """Simulator steps between two ticks (plans) of a program with ``params``."""
         return 1
 
+    def renders(self, params: dict[str, Any]) -> bool:
+        """Whether a program with ``params`` observes camera frames."""
+        return self.needs_render
+
+    def command_for(self, params: dict[str, Any]) -> Command:
+        """What a program with ``params`` commands."""
+        return self.command
+
 
 BINDINGS: Registry[ClosedLoopBinding] = Registry("closed-loop kind")
 

@@ -19,7 +19,7 @@ Blocks run in order each tick; see ``host.py`` and ``calls.py`` for what each do
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -41,13 +41,16 @@ AnyBlock = Annotated[
 class TickDeclaration(BaseModel):
     """The observation the robot hands over (batch-free), the blocks, and what the tick
     returns. ``num_inference_steps``, when set, applies to every denoise block (so that
-    ``--loop num_inference_steps=N`` works on a declared tick as on the zoo's)."""
+    ``--loop num_inference_steps=N`` works on a declared tick as on the zoo's). ``command``:
+    what the ``action`` output drives on a robot (``edgekit eval``: joint torques, or joint
+    positions the robot's joint controller tracks)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     observation: list[dict[str, Any]] = Field(min_length=1)
     blocks: list[AnyBlock] = Field(min_length=1)
     outputs: list[str] = Field(min_length=1)
     num_inference_steps: int | None = Field(default=None, ge=1)
+    command: Literal["torque", "joint_position"] = "torque"  # what `action` drives (eval)
 
 
 def declare_tick(
