@@ -37,6 +37,14 @@ PickleOpt = Annotated[
         "or a .pt2 with pickled or evaluated parts. Only for files you trust.",
     ),
 ]
+PluginOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-plugin",
+        help="Import the plugin loop program (your own LoopProgram class) an artifact names: "
+        "it is code. Only for artifacts you trust.",
+    ),
+]
 TimeoutOpt = Annotated[
     float | None,
     typer.Option(
@@ -54,9 +62,12 @@ def load_source(
     inputs: Path | None,
     allow_pickle: bool,
     timeout: float | None = None,
+    allow_plugin: bool = False,
 ) -> Source:
     """The model behind ``ModelArg`` and the options above (commands call it as
     ``options.load_source`` so that tests can replace it)."""
     from edgekit.loader import load
+    from edgekit.plugins import allow_plugins
 
+    allow_plugins(allow_plugin)
     return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle, timeout=timeout)

@@ -23,7 +23,8 @@ class UserModel:
     inputs: Any = None  # ModelSpec | NetworkSpec | list[TensorSpec] | str | Path (an .npz)
     hz: float = 50.0
     networks: dict[str, Any] | None = None
-    tick: dict[str, Any] | None = None
+    tick: dict[str, Any] | str | None = None  # a declared tick, or "FILE.py:Class" (a plugin)
+    tick_params: dict[str, Any] | None = None  # a plugin program's params
 
 
 @dataclass

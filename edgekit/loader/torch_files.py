@@ -119,12 +119,15 @@ def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
             samples[name] = sample
     if user.tick is None:
         raise InputSpecError(f"{ref}: several networks need a declared tick (UserModel.tick)")
-    decl = declare_tick(user.tick, specs, where=f"{ref}: tick")
-    params = decl.model_dump(mode="json", exclude_none=True)
-    steps = {b.get("num_inference_steps") for b in params["blocks"] if b["block"] == "denoise"}
-    if len(steps) == 1:
-        params["num_inference_steps"] = steps.pop()
-    program = ProgramSpec("tick", params)
+    if isinstance(user.tick, str):
+        program = _plugin_program(ref, user.tick, user.tick_params or {}, specs, guard)
+    else:
+        decl = declare_tick(user.tick, specs, where=f"{ref}: tick")
+        params = decl.model_dump(mode="json", exclude_none=True)
+        steps = {b.get("num_inference_steps") for b in params["blocks"] if b["block"] == "denoise"}
+        if len(steps) == 1:
+            params["num_inference_steps"] = steps.pop()
+        program = ProgramSpec("tick", params)
     spec = ModelSpec(
         kind="factory", preset="-", networks=tuple(specs.values()), program=program,
         programs={"tick": program}, hz=user.hz, tolerance=Tolerance(atol=1e-4, rtol=1e-3),
@@ -133,6 +136,27 @@ def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
     src = TorchSource(ref, spec, container, dict(nets), state_sha256(container))
     src.sample_inputs.update(samples)
     return src
+
+
+def _plugin_program(
+    ref: str, plugin: str, params: dict[str, Any], specs: dict[str, NetworkSpec], guard: UserCode
+) -> ProgramSpec:
+    """A user's own LoopProgram class as the tick: it may only call the model's networks."""
+    from edgekit.plugins import PLUGIN, declare_plugin
+
+    base = Path(ref.rpartition(":")[0]).parent if ref.rpartition(":")[0].endswith(".py") else None
+    if base is not None and not Path(plugin.rpartition(":")[0]).is_absolute():
+        plugin = f"{base / plugin.rpartition(':')[0]}:{plugin.rpartition(':')[2]}"
+    stored = declare_plugin(plugin, params, guard)
+    from edgekit.plugins import load_plugin
+
+    unknown = sorted(set(load_plugin(stored).calls_per_tick()) - set(specs))
+    if unknown:
+        raise InputSpecError(
+            f"{ref}: plugin {plugin} calls network(s) {unknown} the model does not have "
+            f"(networks: {', '.join(specs)})"
+        )
+    return ProgramSpec(PLUGIN, stored)
 
 
 def _describe_inputs(

@@ -25,7 +25,12 @@ from edgekit.spec import ProgramSpec
 
 
 def build_program(spec: ProgramSpec) -> LoopProgram:
-    """The registered program ``spec.name`` with ``spec.params`` (unknown name: exit 2)."""
+    """The registered program ``spec.name`` with ``spec.params`` (unknown name: exit 2), or
+    a user's plugin program (``edgekit.plugins``, after its trust and source checks)."""
+    if spec.name == "plugin":
+        from edgekit.plugins import load_plugin
+
+        return load_plugin(spec.params)
     return PROGRAMS.get(spec.name)(spec.params)
 
 

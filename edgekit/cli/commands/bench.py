@@ -12,6 +12,7 @@ from edgekit.cli.options import (
     JsonReportOpt,
     ModelArg,
     PickleOpt,
+    PluginOpt,
     TimeoutOpt,
     WeightsOpt,
 )
@@ -59,6 +60,7 @@ def bench(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Measure the whole control tick against the target's budget (exit 1 when missed); a
@@ -88,7 +90,7 @@ def bench(
     )
     get_target(target)  # unknown target: fail before loading the model
     check_json(json_out)  # an unwritable --json fails before the bench, not after
-    source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+    source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
     report = run_bench(source, config)
     if isinstance(report, EstimateReport):
         print_estimate(report)

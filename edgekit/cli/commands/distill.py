@@ -15,6 +15,7 @@ from edgekit.cli.options import (
     LatencyTicksOpt,
     ModelArg,
     PickleOpt,
+    PluginOpt,
     TimeoutOpt,
     WeightsOpt,
 )
@@ -75,6 +76,7 @@ def distill(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
@@ -102,7 +104,7 @@ def distill(
     check_out_dir(out, force)
     check_resume(out, resume, force)  # fail before loading the teacher
     with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
-        source = options.load_source(teacher, weights, inputs, allow_pickle, timeout)
+        source = options.load_source(teacher, weights, inputs, allow_pickle, timeout, allow_plugin)
         with train_progress() as progress:
             result = run_distill(
                 source, out, config, data, force=force, resume=resume, progress=progress

@@ -12,6 +12,7 @@ from edgekit.cli.options import (
     JsonReportOpt,
     ModelArg,
     PickleOpt,
+    PluginOpt,
     TimeoutOpt,
     WeightsOpt,
 )
@@ -42,6 +43,7 @@ def eval_cmd(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
@@ -59,7 +61,7 @@ def eval_cmd(
     )
     get_task(env)  # unknown task: fail before loading anything
     check_json(json_out)
-    source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+    source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
     result = evaluate(source, config)
     print_eval(result)
     finish(result, json_out)

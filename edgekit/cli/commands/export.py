@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from edgekit.cli import options
-from edgekit.cli.options import ForceOpt, InputsOpt, ModelArg, PickleOpt, TimeoutOpt, WeightsOpt
+from edgekit.cli.options import (
+    ForceOpt,
+    InputsOpt,
+    ModelArg,
+    PickleOpt,
+    PluginOpt,
+    TimeoutOpt,
+    WeightsOpt,
+)
 
 if TYPE_CHECKING:
     from edgekit.export import ExportConfig
@@ -42,6 +50,7 @@ def export(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Export a model: ONNX per network with a parity check, or QNN context binaries."""
@@ -60,7 +69,7 @@ def export(
     )
     check_out_dir(out, force)  # fail before loading anything
     with claimed(out):
-        source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+        source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
         _export(source, out, config, force)
 
 

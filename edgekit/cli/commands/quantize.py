@@ -15,6 +15,7 @@ from edgekit.cli.options import (
     LatencyTicksOpt,
     ModelArg,
     PickleOpt,
+    PluginOpt,
     TimeoutOpt,
     WeightsOpt,
 )
@@ -56,6 +57,7 @@ def quantize(
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
+    allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
@@ -78,7 +80,7 @@ def quantize(
     )
     check_out_dir(out, force)
     with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
-        source = options.load_source(model, weights, inputs, allow_pickle, timeout)
+        source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
         result = run_quantize(source, out, config, calib, force=force)
     print_quantize(result)
     finish(result, json_out)
