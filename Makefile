@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quantize_compare.py
 	$(BIN)/python benchmarks/distill_compare.py
+	$(BIN)/python benchmarks/token_vla.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

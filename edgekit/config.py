@@ -12,11 +12,20 @@ command, and the code that uses it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from edgekit.errors import BadInputError
+from edgekit.gates import BUDGET_METRICS, BudgetRangeError, ErrorBudget
 
 C = TypeVar("C", bound="VerbConfig")
 
@@ -39,6 +48,30 @@ class VerbConfig(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": self.schema_version, **self.model_dump(mode="json")}
+
+
+def _budget(value: Any) -> ErrorBudget:
+    try:
+        return ErrorBudget.parse(value)
+    except BudgetRangeError as e:
+        kind = "greater_than" if e.bound == "gt" else "less_than_equal"
+        raise PydanticCustomError(kind, str(e), {e.bound: e.edge}) from None
+    except ValueError as e:
+        raise PydanticCustomError(
+            "error_budget",
+            "{why}: expected a number (the whole-tick relative L2) or METRIC=LIMIT with METRIC "
+            "one of {metrics}",
+            {"why": str(e), "metrics": ", ".join(BUDGET_METRICS)},
+        ) from None
+
+
+Budget = Annotated[
+    ErrorBudget,
+    PlainValidator(_budget),
+    PlainSerializer(lambda b: b.to_json()),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]}),
+]
+"""A fidelity budget field (``max_error``): ``0.05`` or ``token_agreement=0.95``."""
 
 
 def option_name(field: str) -> str:

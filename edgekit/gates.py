@@ -9,6 +9,12 @@ collects the same gates into its report, JUnit and Markdown.
     r = edgekit.quantize("zoo:vla:tiny", "out/vla-int8", Int8Config(max_error=0.05), "calib.npz")
     if not r.passed:
         print(r.failed[0].message)  # worst whole-tick rel-L2 0.071 > 0.05 ...
+
+A fidelity budget is one :class:`ErrorBudget` everywhere (``--max-error``, a recipe stage's
+``max_error``, ``Int8Config(max_error=...)``): a plain number holds the verb's error metric
+(whole-tick relative L2) at or under it; ``token_agreement=0.95`` / ``choice_agreement=0.9``
+hold the agreement of a tick's integer outputs (decoded tokens, a reranker's choice) with the
+reference at or over it.
 """
 
 from __future__ import annotations
@@ -20,9 +26,97 @@ Status = Literal["passed", "failed", "skipped"]
 
 METRIC_NAMES = {
     "rel_l2": "whole-tick rel-L2",
+    "token_agreement": "token agreement",
+    "choice_agreement": "choice agreement",
     "action_range_mean_abs": "mean-abs action error (fraction of the action range)",
     "success_ratio": "success ratio to the teacher",
 }
+
+
+AGREEMENTS = ("token_agreement", "choice_agreement")  # lower bounds, in (0, 1]
+BUDGET_METRICS = ("rel_l2", *AGREEMENTS)
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """A fidelity budget: ``limit`` on ``metric`` (None: the verb's own error metric: whole-tick
+    relative L2; for step distillation, the action error). Errors are upper bounds, agreements
+    (fractions of equal tokens / choices) lower bounds. Written ``0.05`` or
+    ``token_agreement=0.95`` (:meth:`parse`), and read back the same way (``str``)."""
+
+    limit: float
+    metric: str | None = None
+
+    @classmethod
+    def parse(cls, value: object) -> ErrorBudget:
+        """From a number, ``"0.05"``, ``"METRIC=LIMIT"`` or ``{"metric": ..., "limit": ...}``.
+
+        Raises:
+            ValueError: a malformed budget, an unknown metric; ``BudgetRangeError`` for a limit
+                out of its range (> 0; agreements <= 1).
+        """
+        if isinstance(value, ErrorBudget):
+            return value
+        metric: object = None
+        if isinstance(value, dict) and set(value) <= {"metric", "limit"}:
+            metric, value = value.get("metric"), value.get("limit")
+        elif isinstance(value, str) and "=" in value:
+            metric, _, value = (p.strip() for p in value.partition("="))
+        if metric is not None and metric not in BUDGET_METRICS:
+            raise ValueError(f"unknown metric {metric!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("not a number")
+        try:
+            limit = float(value)
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not limit > 0 or limit == float("inf"):
+            raise BudgetRangeError("gt", 0)
+        if metric in AGREEMENTS and limit > 1:
+            raise BudgetRangeError("le", 1)
+        return cls(limit, None if metric is None else str(metric))
+
+    @property
+    def minimum(self) -> bool:
+        """An agreement: the measured value must be at least the limit."""
+        return self.metric in AGREEMENTS
+
+    def met(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value >= self.limit if self.minimum else value <= self.limit
+
+    def __str__(self) -> str:
+        return f"{self.limit:g}" if self.metric is None else f"{self.metric}={self.limit:g}"
+
+    def to_json(self) -> float | str:
+        """A plain number for the verb's own error metric (as it always read), else text."""
+        return self.limit if self.metric is None else str(self)
+
+    def gate(
+        self, stage: str, value: float | None, method: str, *, default: str = "rel_l2",
+        why: str = "",
+    ) -> Gate:  # fmt: skip
+        """The fidelity gate of this budget on the measured ``value`` (None: not measured,
+        which fails; ``why`` says so). ``default``: the verb's own error metric."""
+        metric = self.metric or default
+        label = METRIC_NAMES.get(metric, metric)
+        shown = "n/a" if value is None else f"{value:.4g}"
+        sign = "<" if self.minimum else ">"
+        message = f"{label} {shown} {sign} --max-error {self}" + (f" ({why})" if why else "")
+        if self.minimum:
+            name = f"{stage}: {label} >= {self.limit:g}"
+            return lower_bound(stage, "fidelity", metric, value, self.limit, method, name=name,
+                               message=message)  # fmt: skip
+        return upper_bound(stage, "fidelity", metric, value, self.limit, method, message=message)
+
+
+class BudgetRangeError(ValueError):
+    """An error budget's limit out of range: ``bound`` is ``gt`` or ``le`` ``edge``."""
+
+    def __init__(self, bound: str, edge: int) -> None:
+        super().__init__(f"must be {'>' if bound == 'gt' else '<='} {edge:g}")
+        self.bound, self.edge = bound, edge
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,24 @@ PluginOpt = Annotated[
         "it is code. Only for artifacts you trust.",
     ),
 ]
+BUDGET_HELP = (
+    "a number: the worst whole-tick relative L2 of the float outputs (at most); or "
+    "METRIC=LIMIT: token_agreement=0.95 (decoded tokens), choice_agreement=0.9 (a reranker's "
+    "choice), the fraction equal to the reference on held-out ticks (at least)"
+)
+
+
+def budget(text: str | None) -> float | str | None:
+    """``--max-error`` as given: a plain number stays a number (so a bad one reads
+    ``--max-error -1.0: must be > 0``), ``METRIC=LIMIT`` stays text for the config to parse."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 TimeoutOpt = Annotated[
     float | None,
     typer.Option(

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from edgekit.distill.config import DistillConfig
 from edgekit.distill.measure import facts, latency
 from edgekit.distill.train import TrainConfig, train
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
-from edgekit.gates import Gate, Gated, upper_bound
+from edgekit.gates import Gate, Gated
 from edgekit.loader import Source, TorchSource, load, source_info
 from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
@@ -74,16 +74,21 @@ class DistillResult(Gated):
 
     @property
     def gates(self) -> list[Gate]:
-        limit = self.config.max_error
-        if limit is None:
+        budget = self.config.max_error
+        if budget is None:
             return []
-        return [
-            upper_bound(
-                "distill", "fidelity", self.metric, self.error, limit,
-                "student vs teacher on held-out observations, onnxruntime FP32",
-                message=f"student {self.metric} {self.error:.4g} exceeds --max-error {limit:g}",
-            )
-        ]  # fmt: skip
+        fid = self.report.get("fidelity", {})
+        value = self.error if budget.metric is None else fid.get("metrics", {}).get(budget.metric)
+        why = "" if value is not None else f"not measured for this student: no {budget.metric}"
+        gate = budget.gate(
+            "distill", value, "student vs teacher on held-out observations, onnxruntime FP32",
+            default=self.metric, why=why,
+        )  # fmt: skip
+        if not gate.passed:  # in the command's words
+            miss = "is under" if budget.minimum else "exceeds"
+            text = f"student {gate.metric} {'n/a' if value is None else f'{value:.4g}'} {miss}"
+            gate = replace(gate, message=f"{text} --max-error {budget}" + (why and f" ({why})"))
+        return [gate]
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
@@ -353,7 +358,9 @@ def _finish(
             fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)
         report["fidelity"] = fid
         report["latency"] = latency(source, student, pname, t_rt, s_rt, config, threads)
-        gate = {"max_error": config.max_error, "metric": fid["headline"]["metric"]}
+        budget = config.max_error
+        metric = (budget and budget.metric) or fid["headline"]["metric"]
+        gate = {"max_error": budget and budget.to_json(), "metric": metric}
         result = DistillResult(out, config, report)
         gate["passed"] = result.passed
         report["gate"] = gate

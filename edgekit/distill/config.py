@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from edgekit.config import VerbConfig
+from edgekit.config import Budget, VerbConfig
 from edgekit.validate import MAX_TICKS
 
 
@@ -28,8 +28,11 @@ class DistillConfig(VerbConfig):
         jitter: Gaussian input jitter, as a fraction of each input's std (0: no augmentation).
         feature_weight: weight of the FitNets feature hint (0: outputs only).
         holdout: fraction of the observations held out to measure fidelity.
-        max_error: gate on the headline error (exit 1): whole-tick relative L2 for width/depth
-            students; mean-abs action error in units of the action range for step students.
+        max_error: the fidelity gate (exit 1), an :class:`~edgekit.gates.ErrorBudget`: a number
+            holds the headline error (whole-tick relative L2 for width/depth students; mean-abs
+            action error in units of the action range for step students) at most;
+            ``token_agreement=0.95`` / ``choice_agreement=0.9`` the fraction of decoded tokens /
+            reranker choices equal to the teacher's (at least).
         checkpoint_every: optimiser steps between checkpoints (0: none).
         latency_ticks: whole ticks timed for the teacher-vs-student latency check (0: skip).
         max_feeds: captured feeds kept per network (evenly subsampled).
@@ -52,7 +55,7 @@ class DistillConfig(VerbConfig):
     jitter: float = Field(default=0.05, ge=0)
     feature_weight: float = Field(default=0.1, ge=0)
     holdout: float = Field(default=0.25, gt=0, lt=1)
-    max_error: float | None = Field(default=None, gt=0)
+    max_error: Budget | None = None
     checkpoint_every: int = Field(default=100, ge=0)
     latency_ticks: int = Field(default=30, ge=0, le=MAX_TICKS)
     max_feeds: int = Field(default=256, ge=1)

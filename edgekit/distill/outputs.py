@@ -289,7 +289,7 @@ def fidelity(
     """Whole-tick fidelity of the student vs the teacher (both exported, on onnxruntime) over
     every loop program the held-out observations fit."""
     from edgekit.loop.capture import obs_match
-    from edgekit.loop.fidelity import tick_fidelity, worst_error
+    from edgekit.loop.fidelity import decision_metrics, tick_fidelity, worst_error
 
     programs = {n: build_program(p) for n, p in (source.spec.programs or {}).items()}
     programs = programs or {"default": build_program(source.spec.program)}
@@ -300,4 +300,5 @@ def fidelity(
         "scope": f"whole tick, {len(holdout)} held-out observations per program, same seed",
         "rows": [r.to_dict() for r in rows],
         "headline": {"metric": "rel_l2", "value": worst_error(rows)},
+        "metrics": {"rel_l2": worst_error(rows), **decision_metrics(rows)},
     }

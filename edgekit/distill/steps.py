@@ -357,4 +357,8 @@ def fidelity(
             **action_error(base, ref, tparams),
         },
         "headline": {"metric": "action_range_mean_abs", "value": student_err["mean_abs"]},
+        "metrics": {
+            "action_range_mean_abs": student_err["mean_abs"],
+            "rel_l2": student_err["rel_l2"],
+        },
     }

@@ -3,7 +3,11 @@
 Both run the same loop program on held-out observations from the same reset (same sampling
 noise), on onnxruntime sessions with graph optimizations on, so what is compared is what ships.
 Per output: max-abs error, relative L2 (||q - f|| / ||f|| over all ticks), cosine. Integer
-outputs (an index picked by a reranker) report the fraction of ticks that agree.
+outputs are decisions, not measurements, and report agreement instead: decoded tokens (an
+integer array per tick) ``token_agreement``, the fraction of tokens equal over all ticks; a
+choice (one integer per tick: a reranker's argmax) ``choice_agreement``, the fraction of ticks
+that pick the same one. A fidelity budget (:class:`edgekit.gates.ErrorBudget`) gates on the
+worst of either (:func:`metric_value`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ class FidelityRow:
     max_abs: float
     rel_l2: float
     cosine: float
-    agreement: float | None = None  # integer outputs: fraction of ticks equal
+    agreement: float | None = None  # integer outputs: fraction of tokens / choices equal
+    metric: str | None = None  # integer outputs: "token_agreement" or "choice_agreement"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,16 +43,20 @@ def compare_runs(scope: str, name: str, ref: list[Arrays], got: list[Arrays]) ->
         r = np.stack([np.asarray(t[key]) for t in ref])
         g = np.stack([np.asarray(t[key]) for t in got])
         if r.dtype.kind in "iub":
-            agree = float(np.mean([np.array_equal(a, b) for a, b in zip(r, g, strict=True)]))
+            equal = r == g
+            metric = "token_agreement" if r.ndim > 1 else "choice_agreement"
+            agree = float(equal.mean()) if equal.size else 1.0
+            apart = np.abs(r.astype(np.int64) - g.astype(np.int64))
             rows.append(
                 FidelityRow(
                     scope,
                     name,
                     key,
-                    float(np.abs(r - g).max()),
+                    float(apart.max()) if apart.size else 0.0,
                     0.0,
                     1.0 if agree == 1.0 else 0.0,
                     agree,
+                    metric,
                 )
             )
             continue
@@ -89,3 +98,23 @@ def worst_error(rows: list[FidelityRow]) -> float:
     """The gate statistic: worst relative L2 over float outputs (0 when there are none)."""
     errs = [r.rel_l2 for r in rows if r.agreement is None]
     return max(errs) if errs else 0.0
+
+
+def metric_value(rows: list[FidelityRow], metric: str | None) -> float | None:
+    """A budget metric over the rows: ``rel_l2`` (or None) the worst relative L2 of the float
+    outputs; ``token_agreement`` / ``choice_agreement`` the lowest agreement of the outputs of
+    that kind (None when the tick has none)."""
+    if metric in (None, "rel_l2"):
+        return worst_error(rows)
+    vals = [r.agreement for r in rows if r.metric == metric and r.agreement is not None]
+    return min(vals) if vals else None
+
+
+def decision_metrics(rows: list[FidelityRow]) -> dict[str, float]:
+    """The agreement metrics the rows have (token/choice agreement: their worst)."""
+    out = {}
+    for m in ("token_agreement", "choice_agreement"):
+        v = metric_value(rows, m)
+        if v is not None:
+            out[m] = v
+    return out

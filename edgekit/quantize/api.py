@@ -11,7 +11,7 @@ bench`` take as it is.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,18 @@ from edgekit.artifacts import (
 )
 from edgekit.errors import BadInputError, InputSpecError
 from edgekit.export.onnx import ensure_onnx
-from edgekit.gates import Gate, Gated, upper_bound
+from edgekit.gates import Gate, Gated
 from edgekit.isa import host_isa
 from edgekit.loader import Source, load, source_info
 from edgekit.loop import LoopProgram
 from edgekit.loop.capture import capture
-from edgekit.loop.fidelity import FidelityRow, tick_fidelity, worst_error
+from edgekit.loop.fidelity import (
+    FidelityRow,
+    decision_metrics,
+    metric_value,
+    tick_fidelity,
+    worst_error,
+)
 from edgekit.models import build_program
 from edgekit.quantize.config import Int8Config, QuantizeConfig
 from edgekit.quantize.context import Context, Outcome
@@ -56,20 +62,31 @@ class QuantizeResult(Gated):
         return worst_error(self.fidelity)
 
     @property
+    def gated_value(self) -> float | None:
+        """The figure the budget holds (worst rel-L2, or the worst token/choice agreement;
+        None when the tick has no output of that kind)."""
+        budget = self.config.max_error
+        return metric_value(self.fidelity, budget.metric if budget else None)
+
+    @property
     def gates(self) -> list[Gate]:
-        limit = self.config.max_error
-        if limit is None:
+        budget = self.config.max_error
+        if budget is None:
             return []
-        scheme = self.report.get("scheme", "")
-        return [
-            upper_bound(
-                "quantize", "fidelity", "rel_l2", self.error, limit,
-                f"vs FP32 on {self.report.get('fidelity', {}).get('holdout_ticks')} held-out "
-                f"ticks, {self.measured_on}",
-                message=f"fidelity gate missed: worst whole-tick relative L2 {self.error:.4f} > "
-                f"--max-error {limit:g} ({scheme})",
-            )
-        ]  # fmt: skip
+        value = self.gated_value
+        why = self.report.get("scheme", "")
+        if value is None:
+            why = f"the tick has no {budget.metric} output: no integer tokens or choices"
+        gate = budget.gate(
+            "quantize",
+            value,
+            f"vs FP32 on {self.report.get('fidelity', {}).get('holdout_ticks')} held-out ticks, "
+            f"{self.measured_on}",
+            why=why,
+        )
+        if not gate.passed:
+            gate = replace(gate, message=f"fidelity gate missed: {gate.message}")
+        return [gate]
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
@@ -255,7 +272,8 @@ def _report(
             "measured_on": outcome.measured_on,
             "holdout_ticks": holdout_set.n,
             "worst_rel_l2": result.error,
-            "max_error": config.max_error,
+            **decision_metrics(outcome.fidelity),
+            "max_error": None if config.max_error is None else config.max_error.to_json(),
             "passed": result.passed,
             "rows": [r.to_dict() for r in outcome.fidelity],
         },

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
-from edgekit.config import VerbConfig, first_error
+from edgekit.config import Budget, VerbConfig, first_error
 from edgekit.errors import BadInputError
 from edgekit.validate import MAX_TICKS
 
@@ -23,7 +23,10 @@ class _QuantizeBase(VerbConfig):
 
     Attributes:
         target: a target profile name (cpu, jetson-*, qcs6490, ...).
-        max_error: relative-L2 error budget on the whole tick's outputs (a gate: exit 1).
+        max_error: the fidelity gate (exit 1), an :class:`~edgekit.gates.ErrorBudget`: a
+            number is the worst whole-tick relative L2 of the float outputs vs FP32 (at most);
+            ``token_agreement=0.95`` / ``choice_agreement=0.9`` the fraction of decoded tokens
+            / reranker choices equal to FP32's on the held-out ticks (at least).
         holdout: fraction of the calibration data held out to measure fidelity.
         max_feeds: calibration inputs kept per network (evenly subsampled).
         latency_ticks: whole ticks timed for the FP32-vs-quantized latency check (0: skip).
@@ -32,7 +35,7 @@ class _QuantizeBase(VerbConfig):
 
     stage: Literal["quantize"] = "quantize"
     target: str = "cpu"
-    max_error: float | None = Field(default=None, gt=0)
+    max_error: Budget | None = None
     holdout: float = Field(default=0.25, gt=0, lt=1)
     max_feeds: int = Field(default=64, ge=1)
     latency_ticks: int = Field(default=30, ge=0, le=MAX_TICKS)
@@ -60,11 +63,11 @@ class Int4Config(_QuantizeBase):
 
 class MixedConfig(_QuantizeBase):
     """INT8 with the most sensitive layers kept in float until ``max_error`` is met (on the
-    Hexagon HTP: the activation width the budget needs)."""
+    Hexagon HTP: the activation width the budget needs); any budget metric works."""
 
     precision: Literal["mixed"] = "mixed"
     method: Method = "minmax"
-    max_error: float = Field(gt=0)  # the budget the search works to: required
+    max_error: Budget  # the budget the search works to: required
 
 
 def _precision(value: Any) -> str | None:

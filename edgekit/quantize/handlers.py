@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import BadInputError
-from edgekit.loop.fidelity import worst_error
+from edgekit.loop.fidelity import metric_value, worst_error
 from edgekit.quantize.config import Int4Config, QuantizeConfig, method
 from edgekit.quantize.context import Context, Outcome
 from edgekit.quantize.int8 import PreparedNetwork, prepare, quantize_network
@@ -152,10 +152,13 @@ def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
                 "htp": rt.settings(),
             },
         )
-        if best is None or err < best[0]:
-            best = (err, outcome)
-        if ctx.config.max_error is None or err <= ctx.config.max_error:
-            best = (err, outcome)
+        budget = ctx.config.max_error
+        value = metric_value(rows, budget.metric if budget else None)
+        worse = -(value or 0.0) if budget and budget.minimum else (value or 0.0)  # agreements
+        if best is None or worse < best[0]:
+            best = (worse, outcome)
+        if budget is None or budget.met(value):
+            best = (worse, outcome)
             break
     assert best is not None
     chosen = best[1]

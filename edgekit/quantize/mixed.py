@@ -4,7 +4,8 @@
    network's output error on held-out inputs.
 2. Search: keep the k most sensitive layers in float, everything else INT8, and find the
    smallest k whose whole-tick error meets the budget (binary search; the error falls as k
-   grows, and the result is checked directly).
+   grows, and the result is checked directly). The budget may be an agreement instead
+   (``token_agreement=0.95``): the smallest k whose decoded tokens agree that often.
 If no k short of keeping every layer meets it, the budget cannot be met: exit 1.
 """
 
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import GateFailed
-from edgekit.loop.fidelity import network_error, worst_error
+from edgekit.gates import METRIC_NAMES, ErrorBudget
+from edgekit.loop.fidelity import metric_value, network_error
 from edgekit.quantize.config import method
 from edgekit.quantize.int8 import PreparedNetwork, quantize_network
 from edgekit.runtimes import OrtRuntime
@@ -49,7 +51,7 @@ class SearchResult:
 
 
 def search(
-    nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context, budget: float
+    nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context, budget: ErrorBudget
 ) -> SearchResult:
     with tempfile.TemporaryDirectory(dir=ctx.work) as tmp:
         work = Path(tmp)
@@ -57,7 +59,10 @@ def search(
         layers = [layer for layer, _ in ranking]
         result = SearchResult(ranking, [])
 
-        def tick_error(k: int) -> float:
+        metric = budget.metric or "rel_l2"
+        key = "worst_rel_l2" if metric == "rel_l2" else metric
+
+        def meets(k: int) -> bool:
             keep = set(layers[:k])
             files = {
                 n: quantize_network(
@@ -69,27 +74,31 @@ def search(
                 )
                 for n, p in nets.items()
             }
-            err = worst_error(
-                ctx.fidelity(OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels))
+            value = metric_value(
+                ctx.fidelity(OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels)),
+                metric,
             )
-            result.evaluations.append({"kept_float": k, "worst_rel_l2": err})
-            return err
+            result.evaluations.append({"kept_float": k, key: value})
+            return budget.met(value)
 
-        if tick_error(0) <= budget:
+        if meets(0):
             return result
         lo, hi = 1, len(layers) - 1  # keeping every layer is not quantizing at all
         best = None
         while lo <= hi:
             mid = (lo + hi) // 2
-            if tick_error(mid) <= budget:
+            if meets(mid):
                 best, hi = mid, mid - 1
             else:
                 lo = mid + 1
         if best is None:
+            seen = [e[key] for e in result.evaluations if e[key] is not None]
+            pick = max if budget.minimum else min
+            shown = f"{pick(seen):.4f}" if seen else "n/a"
             raise GateFailed(
                 f"--max-error {budget}: not met even with {len(layers) - 1} of {len(layers)} "
-                f"weighted layers kept in float (best whole-tick relative L2 "
-                f"{min(e['worst_rel_l2'] for e in result.evaluations):.4f}); nothing written"
+                f"weighted layers kept in float (best {METRIC_NAMES.get(metric, metric)} "
+                f"{shown}); nothing written"
             )
         result.keep = layers[:best]
         return result

@@ -308,6 +308,7 @@ def _skipped_budgets(recipe: Recipe, why: str) -> list[dict[str, Any]]:
 
 def _stage_gate_failed(stage: Any, message: str) -> dict[str, Any]:
     what = "ONNX parity" if isinstance(stage, OnnxExport) else "fidelity"
+    budget = getattr(stage, "max_error", None)
     return {
         "id": f"fidelity.{stage.stage}",
         "kind": "fidelity",
@@ -316,7 +317,7 @@ def _stage_gate_failed(stage: Any, message: str) -> dict[str, Any]:
         "target": getattr(stage, "target", None),
         "metric": what,
         "value": None,
-        "limit": getattr(stage, "max_error", None),
+        "limit": getattr(budget, "limit", budget),  # an ErrorBudget, or export's number
         "unit": "ratio",
         "status": "failed",
         "evidence": "measured",

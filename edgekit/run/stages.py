@@ -15,7 +15,7 @@ from edgekit.bench.config import BenchConfig
 from edgekit.distill.config import DistillConfig
 from edgekit.eval.config import EvalConfig
 from edgekit.export.config import OnnxExport, TensorRTExport
-from edgekit.gates import METRIC_NAMES, Gate, Gated
+from edgekit.gates import AGREEMENTS, METRIC_NAMES, Gate, Gated
 from edgekit.run.schema import ExportStage, QuantizeStage
 
 
@@ -84,9 +84,14 @@ def run_quantize(state: RunState, stage: QuantizeStage, folder: Path) -> dict[st
     res = quantize(model, folder, stage.model_copy(update={"target": tgt.name}), state.data,
                    force=True)  # fmt: skip
     scheme = res.report.get("scheme", "")
+    agree = "".join(
+        f", {METRIC_NAMES[k]} {res.report['fidelity'][k]:.3g}"
+        for k in AGREEMENTS
+        if res.report.get("fidelity", {}).get(k) is not None
+    )
     summary = (
         f"{stage.precision} for {tgt.name} ({scheme}): worst whole-tick rel-L2 "
-        f"{res.error:.3g}" + _speed(res.report)
+        f"{res.error:.3g}{agree}" + _speed(res.report)
     )
     return {"summary": summary, "report": res.report, "gates": _gates(res),
             "artifact_written": res.written,
@@ -99,7 +104,10 @@ def _gates(result: Gated) -> list[dict[str, Any]]:
     for g in result.gates:
         d = g.to_dict()
         if d["status"] == "failed":
-            d["message"] = f"{g.metric} {g.value:.4g} > {g.limit:g}"
+            shown = "n/a" if g.value is None else f"{g.value:.4g}"
+            d["message"] = (
+                f"{g.metric} {shown} {'<' if g.metric in AGREEMENTS else '>'} {g.limit:g}"
+            )
         out.append(d)
     return out
 

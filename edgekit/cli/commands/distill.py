@@ -52,11 +52,15 @@ def distill(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     max_error: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--max-error",
-            help="Gate (exit 1): whole-tick relative L2, or for --denoise-steps the mean "
-            "action error as a fraction of the action range.",
+            metavar="E|METRIC=E",
+            help="Fidelity gate vs the teacher (exit 1, nothing written): a number holds the "
+            "whole-tick relative L2 (for --denoise-steps the mean action error as a fraction of "
+            "the action range) at most; token_agreement=0.95 / choice_agreement=0.9 the "
+            "fraction of decoded tokens / reranker choices equal to the teacher's at least.",
+            show_default=False,
         ),
     ] = None,
     checkpoint_every: Annotated[
@@ -97,7 +101,7 @@ def distill(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
-        max_error=max_error,
+        max_error=options.budget(max_error),
         checkpoint_every=checkpoint_every,
         latency_ticks=latency_ticks,
     )

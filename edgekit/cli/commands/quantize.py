@@ -35,8 +35,13 @@ def quantize(
     precision: Annotated[str, typer.Option("--precision", help="int8, int4 or mixed.")] = "int8",
     target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
     max_error: Annotated[
-        float | None,
-        typer.Option("--max-error", help="Gate: worst whole-tick relative L2 vs FP32 (exit 1)."),
+        str | None,
+        typer.Option(
+            "--max-error",
+            metavar="E|METRIC=E",
+            help=f"Fidelity gate vs FP32 (exit 1, nothing written): {options.BUDGET_HELP}.",
+            show_default=False,
+        ),
     ] = None,
     method: Annotated[
         str | None,
@@ -74,7 +79,7 @@ def quantize(
         method=method,
         block_size=block_size,
         symmetric=False if asymmetric else None,
-        max_error=max_error,
+        max_error=options.budget(max_error),
         latency_ticks=latency_ticks,
         seed=seed,
     )

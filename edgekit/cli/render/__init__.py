@@ -68,12 +68,28 @@ def si(n: float, unit: str = "") -> str:
 
 
 def fidelity_cells(row: dict[str, Any]) -> list[str]:
-    """program, output, max-abs, rel-L2, cosine, agreement of one fidelity row."""
-    return [
-        row["program"],
-        row["output"],
-        f"{row['max_abs']:.3g}",
-        f"{row['rel_l2'] * 100:.2f}%",
-        f"{row['cosine']:.5f}",
-        "-" if row["agreement"] is None else f"{row['agreement'] * 100:.0f}%",
-    ]
+    """program, output, max-abs, rel-L2, cosine, agreement of one fidelity row (integer
+    outputs, decisions: agreement only, of tokens or of choices)."""
+    agree = row["agreement"]
+    if agree is None:
+        return [
+            row["program"],
+            row["output"],
+            f"{row['max_abs']:.3g}",
+            f"{row['rel_l2'] * 100:.2f}%",
+            f"{row['cosine']:.5f}",
+            "-",
+        ]
+    kind = {"token_agreement": "tokens", "choice_agreement": "choices"}.get(row.get("metric") or "")
+    return [row["program"], row["output"], "-", "-", "-",
+            f"{agree * 100:.1f}%" + (f" of {kind}" if kind else "")]  # fmt: skip
+
+
+def budget_text(error: float, fidelity: dict[str, Any], budget: Any) -> str:
+    """The verdict line's figures: worst rel-L2 and the agreements measured, and the budget."""
+    parts = [f"worst rel-L2 {error * 100:.2f}%"]
+    for key, label in (("token_agreement", "token"), ("choice_agreement", "choice")):
+        if fidelity.get(key) is not None:
+            parts.append(f"{label} agreement {fidelity[key] * 100:.1f}%")
+    gate = "(no gate)" if budget is None else f"vs --max-error {budget}"
+    return f"{', '.join(parts)} {gate}"

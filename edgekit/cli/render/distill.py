@@ -116,8 +116,11 @@ def print_distill(r: DistillResult) -> None:
         )
     head = fid["headline"]
     text = f"{head['metric']} {head['value'] * 100:.2f}%"
+    for key in ("token_agreement", "choice_agreement"):
+        if fid.get("metrics", {}).get(key) is not None:
+            text += f", {key.replace('_', ' ')} {fid['metrics'][key] * 100:.1f}%"
     if r.config.max_error is not None:
-        text += f" vs --max-error {r.config.max_error * 100:.2f}%"
+        text += f" vs --max-error {r.config.max_error}"
     else:
         text += " (no gate)"
     if r.out is not None and r.passed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.cli.render import fidelity_cells, line, table, verdict
+from edgekit.cli.render import budget_text, fidelity_cells, line, table, verdict
 
 if TYPE_CHECKING:
     from edgekit.quantize.api import QuantizeResult
@@ -50,9 +50,4 @@ def print_quantize(r: QuantizeResult) -> None:
                 f"HTP placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on "
                 f"QNN, {len(fb)} fell back to CPU" + (f": {fb}" if fb else "")
             )
-    gate = (
-        f"worst rel-L2 {r.error * 100:.2f}% vs --max-error {r.config.max_error * 100:.2f}%"
-        if r.config.max_error is not None
-        else f"worst rel-L2 {r.error * 100:.2f}% (no gate)"
-    )
-    verdict(r.passed, gate)
+    verdict(r.passed, budget_text(r.error, fid, r.config.max_error))

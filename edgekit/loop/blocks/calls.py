@@ -123,3 +123,68 @@ class Denoise(Block):
             with ctx.host(self.host_stage):
                 x = sched.step(out, i, x, rng)
         state[self.result] = x[0]
+
+
+class Rerank(Block):
+    """Score N candidates with ``network`` in one call (batch N) and keep the best.
+
+    ``candidates``: a state array whose first axis is the N candidates (imagined futures,
+    proposed action chunks...), fed as the network's input ``candidate``; ``inputs``: other
+    network inputs from batch-free state arrays (the instruction...), repeated for every
+    candidate; ``score``: the network's output, one number per candidate (default: its first
+    output). The argmax goes to ``index`` (an int64 scalar), that candidate to ``result``, and,
+    when ``scores`` names one, every score to the state.
+    """
+
+    block: Literal["rerank"]
+    network: str
+    candidates: str
+    candidate: str = "candidates"
+    inputs: dict[str, str] = {}
+    score: str | None = None
+    result: str = "best"
+    index: str = "best_index"
+    scores: str | None = None
+    calls_network = True
+    host_stage = "rerank"
+
+    def reads(self) -> list[str]:
+        return [self.candidates, *self.inputs.values()]
+
+    def writes(self) -> list[str]:
+        return [self.result, self.index] + ([self.scores] if self.scores else [])
+
+    def calls(self) -> dict[str, int]:
+        return {self.network: 1}
+
+    def check(self, networks: dict[str, NetworkSpec], where: str) -> None:
+        net = network(networks, self.network, where)
+        self.score = self.score or net.output_names[0]
+        check_io(net, [self.candidate, *self.inputs], [self.score], where)
+        cand = next(t for t in net.inputs if t.name == self.candidate)
+        if not cand.shape or not isinstance(cand.shape[0], str):
+            raise BlockError(
+                f"{where}.candidate: network {net.name!r} input {self.candidate!r} is "
+                f"{list(cand.shape)}; the candidates are its batch axis, which must be dynamic"
+            )
+        out = next(t for t in net.outputs if t.name == self.score)
+        if list(out.shape[1:]) not in ([], [1]):
+            raise BlockError(
+                f"{where}.score: network {net.name!r} output {self.score!r} is "
+                f"{list(out.shape)}; one score per candidate: [batch] or [batch, 1]"
+            )
+
+    def run(self, ctx: TickContext, state: Arrays, rng: np.random.Generator) -> None:
+        cands = need(state, self.candidates, f"rerank {self.network}")
+        n = len(cands)
+        feeds = {self.candidate: cands}
+        for k, v in self.inputs.items():
+            feeds[k] = np.repeat(need(state, v, f"rerank {self.network}")[None], n, axis=0)
+        scores = ctx.call(self.network, feeds)[self.score or "output"]
+        with ctx.host(self.host_stage):
+            scores = scores.reshape(n).astype(np.float32)
+            best = int(np.argmax(scores))
+            state[self.index] = np.asarray(best, np.int64)
+            state[self.result] = cands[best]
+            if self.scores:
+                state[self.scores] = scores

@@ -14,7 +14,8 @@ an ONNX file). It is stored in every artifact's manifest as the ``tick`` program
         {"block": "chunk", "input": "actions", "execute": 8}],
      "outputs": ["action"]}
 
-Blocks run in order each tick; see ``host.py`` and ``calls.py`` for what each does.
+Blocks run in order each tick; see ``host.py``, ``calls.py`` (call, denoise, rerank) and
+``decode.py`` (autoregressive token decoding, OpenVLA's action bins) for what each does.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.errors import BadInputError
 from edgekit.loop.blocks.base import Block, BlockError
-from edgekit.loop.blocks.calls import Call, Denoise
+from edgekit.loop.blocks.calls import Call, Denoise, Rerank
+from edgekit.loop.blocks.decode import Decode
 from edgekit.loop.blocks.host import Chunk, History, Normalize, Recurrent, Unnormalize
 from edgekit.loop.program import Arrays, LoopProgram, TickContext, register_program
 from edgekit.spec import NetworkSpec, TensorSpec
 
-BLOCK_KINDS = ("normalize", "unnormalize", "history", "recurrent", "chunk", "call", "denoise")
+BLOCK_KINDS = (
+    "normalize", "unnormalize", "history", "recurrent", "chunk", "call", "denoise", "decode",
+    "rerank",
+)  # fmt: skip
 AnyBlock = Annotated[
-    Normalize | Unnormalize | History | Recurrent | Chunk | Call | Denoise,
+    Normalize | Unnormalize | History | Recurrent | Chunk | Call | Denoise | Decode | Rerank,
     Field(discriminator="block"),
 ]
 
@@ -93,7 +98,10 @@ def _known_blocks(params: dict[str, Any], where: str) -> None:
 
 def _location(e: ValidationError) -> str:
     err = e.errors(include_url=False)[0]
-    parts = [p for p in err["loc"] if p not in BLOCK_KINDS]
+    # drop the union tags pydantic adds (the block kind, "list[CacheTensor]"...)
+    parts = [
+        p for p in err["loc"] if p not in BLOCK_KINDS and not (isinstance(p, str) and "[" in p)
+    ]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     msg = "unknown key" if err["type"] == "extra_forbidden" else str(err["msg"])
     return f"{loc}: {msg.removeprefix('Value error, ')}"
