@@ -112,7 +112,12 @@ def run(
     elif overrides:
         raise RecipeError("overrides apply to a recipe file; pass its path")
     base = recipe_dir or (path.parent if path else Path.cwd())
-    ref = recipe.source_ref(base, preset)
+    try:
+        ref = recipe.source_ref(base, preset)
+    except RecipeError as e:
+        if path is None:
+            raise
+        raise RecipeError(f"{path}: {e}") from None
     data = data or recipe.path_for("data", base)
     weights = recipe.path_for("weights", base)
     out = Path(out) if out is not None else Path("out") / recipe.name
