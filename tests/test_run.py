@@ -353,6 +353,31 @@ def test_relative_factory_starts_at_the_recipe_folder(tmp_path, cli, monkeypatch
     assert not out.exists()
 
 
+def test_edited_factory_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    factory = tmp_path / "models" / "policy.py"
+    factory.write_text(FACTORY)
+    path, out = _write(tmp_path, FACTORY_RECIPE), tmp_path / "run"
+    monkeypatch.chdir(tmp_path.parent)  # not the recipe's folder
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["ran", "ran"]
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["cached", "ran"]
+    factory.write_text(FACTORY.replace("forward(obs)\n", "forward(obs) * 2\n"))
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["ran", "ran"]
+
+
+def test_module_factory_source_is_found_without_importing_it():
+    import sys
+
+    from edgekit.usercode import factory_source
+
+    sys.modules.pop("tests.fixtures.hostile_models", None)
+    found = factory_source("tests.fixtures.hostile_models:anything")
+    assert found == ROOT / "tests" / "fixtures" / "hostile_models.py"
+    assert "tests.fixtures.hostile_models" not in sys.modules
+    assert factory_source("zoo:humanoid:tiny") is None
+    assert factory_source("no_such_package.module:make") is None
+
+
 def test_python_api_mirrors_the_cli():
     import edgekit
 
