@@ -6,6 +6,7 @@ loader read any file the process can. Locations must stay inside the model's fol
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,47 @@ from edgekit.spec import NetworkSpec, TensorSpec
 FLOAT_TYPES = (1, 10, 11, 16)  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
-def check_external_data(model: Any, path: Path) -> None:
-    """Refuse external-data locations that leave the model's folder or do not exist."""
+def _external_tensors(model: Any) -> Iterator[Any]:
+    """Every tensor of ``model`` whose data is in an external file, as ``onnx.load`` reads
+    them: initializers and attribute tensors, in subgraphs (If/Loop bodies) and functions."""
     from onnx.external_data_helper import uses_external_data
 
+    def in_nodes(nodes: Any) -> Iterator[Any]:
+        for node in nodes:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                for g in [a.g] if a.HasField("g") else a.graphs:
+                    yield from g.initializer
+                    yield from in_nodes(g.node)
+
+    tensors = [*model.graph.initializer, *in_nodes(model.graph.node)]
+    tensors += [t for f in model.functions for t in in_nodes(f.node)]
+    return (t for t in tensors if uses_external_data(t))
+
+
+def onnx_bytes(path: Path) -> int:
+    """Size on disk of an ONNX model: the file plus each external-data file its tensors
+    reference (counted once, however many tensors share it; only files inside its folder)."""
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path), load_external_data=False)
     base = path.parent.resolve()
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        tensors += [a.t for a in node.attribute if a.HasField("t")]
-    for t in tensors:
-        if not uses_external_data(t):
-            continue
+    files = set()
+    for t in _external_tensors(model):
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = (base / loc).resolve()
+        if loc and target.is_relative_to(base) and target.is_file():
+            files.add(target)
+    return path.stat().st_size + sum(f.stat().st_size for f in files)
+
+
+def check_external_data(model: Any, path: Path) -> None:
+    """Refuse external-data locations that leave the model's folder or do not exist."""
+    base = path.parent.resolve()
+    for t in _external_tensors(model):
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
         target = (base / loc).resolve()

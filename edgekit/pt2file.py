@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import ModelLoadError
-from edgekit.spec import TensorSpec
+from edgekit.spec import Dim
 from edgekit.usercode import UserCode
 
 _TRUST = "pass --allow-pickle only if you trust this file"
@@ -58,9 +58,11 @@ def check_pt2(path: Path, allow_pickle: bool) -> None:
         )
 
 
-def read_pt2(path: Path, allow_pickle: bool, guard: UserCode) -> tuple[Any, list[TensorSpec]]:
-    """Load a ``.pt2`` after :func:`check_pt2`: its module and its user inputs (a non-static
-    axis is named ``batch``)."""
+def read_pt2(
+    path: Path, allow_pickle: bool, guard: UserCode
+) -> tuple[Any, list[tuple[str, tuple[Dim, ...], str]]]:
+    """Load a ``.pt2`` after :func:`check_pt2`: its module and its user inputs as (name, shape,
+    dtype) (a non-static axis is named ``batch``); the archive records no value ranges."""
     import torch
 
     check_pt2(path, allow_pickle)  # before torch reads it: torch.export.load unpickles
@@ -73,7 +75,7 @@ def read_pt2(path: Path, allow_pickle: bool, guard: UserCode) -> tuple[Any, list
             if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
                 val = node.meta["val"]
                 shape = tuple(d if isinstance(d, int) else "batch" for d in val.shape)
-                specs.append(TensorSpec(node.name, shape, str(val.dtype).removeprefix("torch.")))
+                specs.append((node.name, shape, str(val.dtype).removeprefix("torch.")))
     except ModelLoadError:
         raise
     except Exception as e:

@@ -8,6 +8,7 @@ artifact manifest and comes back out of it, and it imports no torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,17 +22,26 @@ Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch")
 # bools to "mask" (a valid prefix then padding, never all padding).
 SAMPLERS = ("normal", "uniform", "int", "mask", "image")
 
+# ``low``/``high`` not given. Replaced in ``__post_init__`` (0.0 / 1.0), so it never reaches a
+# manifest; an "int" sampler has no sensible default ``high``, so there leaving it out is an error.
+_UNSET = math.nan
+
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One named tensor of a network or of a robot observation."""
+    """One named tensor of a network or of a robot observation.
+
+    ``low``/``high`` bound the "uniform" and "int" samplers (``[low, high)``); they default to
+    0.0 / 1.0, except that an "int" sampler (the default for integer dtypes) needs an explicit
+    ``high`` (token ids: ``high`` is the vocabulary size), or only ``low`` would be drawn.
+    """
 
     name: str
     shape: tuple[Dim, ...]
     dtype: str = "float32"
     sampler: str = ""
-    low: float = 0.0
-    high: float = 1.0
+    low: float = _UNSET
+    high: float = _UNSET
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(self.shape))
@@ -41,6 +51,19 @@ class TensorSpec:
             object.__setattr__(self, "sampler", default)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"{self.name}: sampler {self.sampler!r} not in {SAMPLERS}")
+        if self.sampler == "int" and math.isnan(self.high):
+            example = f"TensorSpec({self.name!r}, {self.shape}, {self.dtype!r}, low=0, high=32000)"
+            raise InputSpecError(
+                f"input {self.name!r} ({self.dtype}) is sampled as integers but has no value "
+                f"range; give low/high (high exclusive, e.g. the vocabulary size): {example}"
+            )
+        object.__setattr__(self, "low", 0.0 if math.isnan(self.low) else self.low)
+        object.__setattr__(self, "high", 1.0 if math.isnan(self.high) else self.high)
+        if self.sampler == "int" and not int(self.high) > int(self.low):
+            raise InputSpecError(
+                f"input {self.name!r}: integer range [{self.low:g}, {self.high:g}) is empty; "
+                "give high > low (high is exclusive)"
+            )
 
     @property
     def dynamic_axes(self) -> dict[int, str]:

@@ -191,3 +191,40 @@ def import_factory(ref: str, guard: UserCode | None = None) -> Callable[..., Any
     if fn is None or not callable(fn):
         raise ModelLoadError(f"{ref}: {target} has no callable {attr!r}")
     return fn
+
+
+def factory_source(ref: str) -> Path | None:
+    """The source file of a ``FILE.py:factory`` / ``package.module:factory`` reference, found
+    as ``import`` would find it but without importing anything (not even the module's parent
+    packages); None when there is none (a zoo reference, a model file, a module that cannot be
+    found or has no source file)."""
+    target, sep, _ = ref.rpartition(":")
+    if not sep or ref.startswith("zoo:"):
+        return None
+    if target.endswith(".py"):
+        return Path(target) if Path(target).is_file() else None
+    parts = target.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    spec, search = None, None
+    for i in range(len(parts)):
+        spec = _find_spec(".".join(parts[: i + 1]), search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+    origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and Path(origin).is_file() else None
+
+
+def _find_spec(name: str, search: list[str] | None) -> Any:
+    """Ask the import system's finders (path entries, editable installs) for ``name``'s spec,
+    given its parent package's search locations; nothing is imported."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        try:
+            spec = find(name, search) if find else None
+        except Exception:  # a third-party finder's own failure: treat as not found
+            spec = None
+        if spec is not None:
+            return spec
+    return None

@@ -151,3 +151,75 @@ def test_same_seed_same_weights():
     a, b = load("zoo:humanoid:tiny"), load("zoo:humanoid:tiny")
     assert isinstance(a, TorchSource) and isinstance(b, TorchSource)
     assert a.sha256 == b.sha256
+
+
+TOKEN_MODEL = """
+import torch
+from torch import nn
+from edgekit.spec import TensorSpec
+
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(50, 4)
+
+    def forward(self, tokens):
+        return self.emb(tokens).mean(1)
+
+def make():
+    return Tokens(), [TensorSpec("tokens", ("batch", 8), "int64"{extra})]
+"""
+
+
+def test_int_input_without_range_is_refused(cli, tmp_path):
+    from tests.hostile import check_clean_error
+
+    f, out = tmp_path / "tok.py", tmp_path / "o"
+    f.write_text(TOKEN_MODEL.format(extra=""))
+    r = cli("export", f"{f}:make", "--out", out)
+    check_clean_error(r.code, r.err, 2, [f"{f}:make", "'tokens'", "low/high", "high=32000"])
+    assert not out.exists()
+    f.write_text(TOKEN_MODEL.format(extra=", high=50"))
+    r = cli("export", f"{f}:make", "--out", out)
+    assert r.code == 0, r.err
+    ins = json.loads((out / "edgekit.json").read_text())["model"]["networks"][0]["inputs"]
+    assert (ins[0]["low"], ins[0]["high"]) == (0, 50)
+
+
+class Pick:  # built lazily: torch is imported inside the tests
+    @staticmethod
+    def module():
+        import torch
+
+        class _Pick(torch.nn.Module):
+            def forward(self, tokens):
+                return tokens.argmax(-1)
+
+        return _Pick()
+
+
+def test_npz_int_inputs_and_outputs_get_their_seen_range(tmp_path):
+    from edgekit.loader.torch_files import torch_source
+
+    f = tmp_path / "s.npz"
+    np.savez(f, tokens=np.array([[3, 9, 4], [7, 5, 8]], np.int64))
+    net = torch_source("pick", Pick.module(), f, 50.0, "factory").spec.networks[0]
+    t, o = net.inputs[0], net.outputs[0]
+    assert (t.sampler, t.low, t.high) == ("int", 3, 10)
+    assert (o.dtype, o.low, o.high) == ("int64", 1, 3)  # argmax of the rows: 1 and 2
+
+
+def test_pt2_int_input_needs_sample_inputs(tmp_path):
+    import torch
+
+    from edgekit.errors import InputSpecError
+
+    f, npz = tmp_path / "pick.pt2", tmp_path / "s.npz"
+    tokens = torch.tensor([[3, 9, 4], [7, 5, 8]])
+    torch.export.save(torch.export.export(Pick.module(), (tokens,)), f)
+    with pytest.raises(InputSpecError, match=r"'tokens' is int64.*--inputs"):
+        load(str(f))
+    np.savez(npz, tokens=tokens.numpy())
+    src = load(str(f), inputs=npz)
+    assert src.spec.networks[0].inputs[0].high == 10

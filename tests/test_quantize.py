@@ -295,3 +295,39 @@ def test_user_onnx_file_quantizes(cli, humanoid_artifact, tmp_path):
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["calibration"]["programs_run"] == ["single"]
     assert rep["fidelity"]["rows"][0]["output"] == "action"
+
+
+def test_size_report_counts_external_data(cli, humanoid_artifact, tmp_path):
+    from edgekit.onnxfile import onnx_bytes
+    from edgekit.quantize.int4 import quantize_int4
+
+    def model():  # a fresh copy: saving with external data changes the model in place
+        return onnx.load(str(humanoid_artifact / "policy.onnx"))
+
+    (tmp_path / "ext").mkdir()
+    f, data = tmp_path / "ext" / "policy.onnx", tmp_path / "ext" / "policy.onnx.data"
+    onnx.save_model(model(), f, save_as_external_data=True, location=data.name)  # >= 1 KiB
+    shared = sum(
+        len(t.external_data) > 0 for t in onnx.load(f, load_external_data=False).graph.initializer
+    )
+    assert shared > 1 and data.stat().st_size > 20_000  # the weights are beside it
+    assert onnx_bytes(f) == f.stat().st_size + data.stat().st_size  # the data file once
+    assert quantize_int4(f, tmp_path / "int4.onnx").fp32_bytes == onnx_bytes(f)
+    one_each = tmp_path / "each" / "policy.onnx"
+    one_each.parent.mkdir()
+    onnx.save_model(
+        model(),
+        one_each,
+        save_as_external_data=True,
+        all_tensors_to_one_file=False,
+        size_threshold=0,
+    )
+    assert len(list(one_each.parent.iterdir())) > shared + 1  # a file per tensor
+    assert onnx_bytes(one_each) == sum(p.stat().st_size for p in one_each.parent.iterdir())
+
+    r = cli("quantize", f, "--calib", "synthetic", "--out", tmp_path / "q", *FAST,
+            "--json", tmp_path / "r.json")  # fmt: skip
+    assert r.code == 0, r.err
+    size = json.loads((tmp_path / "r.json").read_text())["size_bytes"]
+    assert size["fp32"] == onnx_bytes(f)
+    assert size["quantized"] == onnx_bytes(next((tmp_path / "q").glob("*.onnx")))

@@ -308,6 +308,76 @@ def test_relative_paths_start_at_the_recipe_file(tmp_path):
     assert r.source_ref(tmp_path, "tiny") == "zoo:humanoid:tiny"
 
 
+FACTORY = """
+import torch
+from edgekit.spec import TensorSpec
+
+class Tiny(torch.nn.Linear):
+    def forward(self, obs):
+        return super().forward(obs)
+
+def make():
+    torch.manual_seed(0)
+    return Tiny(4, 2), [TensorSpec("obs", ("batch", 4))]
+"""
+
+# the smallest run of a user factory: export it, bench two ticks
+FACTORY_RECIPE = {
+    "schema_version": 1,
+    "name": "f",
+    "model": "models/policy.py:make",
+    "stages": [{"stage": "export", "format": "onnx"}, {"stage": "bench", "ticks": 2, "warmup": 0}],
+    "targets": {"cpu": {"budget_ms": 60000}},
+}
+
+
+def test_relative_factory_starts_at_the_recipe_folder(tmp_path, cli, monkeypatch):
+    (tmp_path / "recipes" / "models").mkdir(parents=True)
+    factory = tmp_path / "recipes" / "models" / "policy.py"
+    factory.write_text(FACTORY)
+    path = _write(tmp_path / "recipes", FACTORY_RECIPE)
+    monkeypatch.chdir(tmp_path)  # not the recipe's folder
+    r = load_recipe(path)
+    assert r.source_ref(path.parent) == f"{factory}:make"
+    module = _bad(model="tests.fixtures.user_models:with_specs")
+    assert parse_recipe(module).source_ref(path.parent) == module["model"]  # as is
+    assert cli("recipe", "check", path).code == 0
+    factory.unlink()
+    out = tmp_path / "run"
+    for args in (("recipe", "check", path), ("run", path, "--out", out)):
+        res = cli(*args)
+        assert res.code == 2, res.err
+        assert res.err.strip() == f"error: {path}: model: factory file {factory} not found " + (
+            "(from 'models/policy.py:make'; a relative path starts at the recipe's folder)"
+        )
+    assert not out.exists()
+
+
+def test_edited_factory_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    factory = tmp_path / "models" / "policy.py"
+    factory.write_text(FACTORY)
+    path, out = _write(tmp_path, FACTORY_RECIPE), tmp_path / "run"
+    monkeypatch.chdir(tmp_path.parent)  # not the recipe's folder
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["ran", "ran"]
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["cached", "ran"]
+    factory.write_text(FACTORY.replace("forward(obs)\n", "forward(obs) * 2\n"))
+    assert [s["status"] for s in run(path, out).report["stages"]] == ["ran", "ran"]
+
+
+def test_module_factory_source_is_found_without_importing_it():
+    import sys
+
+    from edgekit.usercode import factory_source
+
+    sys.modules.pop("tests.fixtures.hostile_models", None)
+    found = factory_source("tests.fixtures.hostile_models:anything")
+    assert found == ROOT / "tests" / "fixtures" / "hostile_models.py"
+    assert "tests.fixtures.hostile_models" not in sys.modules
+    assert factory_source("zoo:humanoid:tiny") is None
+    assert factory_source("no_such_package.module:make") is None
+
+
 def test_python_api_mirrors_the_cli():
     import edgekit
 

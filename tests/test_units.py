@@ -57,3 +57,19 @@ def test_python_api_mirrors_the_cli(tmp_path):
 
     report = edgekit.bench(str(tmp_path / "int8"), BenchConfig(ticks=2, warmup=0, budget_ms=6e4))
     assert report.passed and report.model["kind"] == "humanoid"
+
+
+def test_int_spec_needs_a_range():
+    from edgekit.errors import InputSpecError
+
+    with pytest.raises(InputSpecError, match=r"'tokens'.*give low/high.*high=32000"):
+        TensorSpec("tokens", ("batch", 8), "int64")  # would sample only 0 from [0, 1)
+    with pytest.raises(InputSpecError, match=r"'ids'.*empty"):
+        TensorSpec("ids", (4,), "int32", low=5, high=5)
+    t = TensorSpec("tokens", ("batch", 8), "int64", high=32000)
+    x = t.sample(np.random.default_rng(0), {"batch": 4})
+    assert t.low == 0 and x.dtype == np.int64 and len(np.unique(x)) > 1 and x.max() < 32000
+    # manifests always hold the range; an old one may hold [0, 1) for an int output: it loads
+    old = {"name": "best", "shape": [1], "dtype": "int64", "sampler": "int", "low": 0.0}
+    assert TensorSpec.from_dict({**old, "high": 1.0}).high == 1.0
+    assert TensorSpec("x", (2,)).to_dict()["low"] == 0.0  # defaults unchanged elsewhere

@@ -29,6 +29,7 @@ from edgekit.errors import BadInputError
 from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
 from edgekit.loop import Arrays
+from edgekit.onnxfile import onnx_bytes
 from edgekit.runtimes.htp import EP_NAME, HtpRuntime, htp_provider_options, session, versions
 
 FIDELITY_TICKS = 6
@@ -250,7 +251,10 @@ def compile_context(
         "soc_model": int(opts.get("soc_model", 0)),
         "context_model": str(ctx_path),
         "context_binaries": [str(out_dir / b) for b in bins],
-        "sizes": {f.name: f.stat().st_size for f in [ctx_path, *(out_dir / b for b in bins)]},
+        "sizes": {
+            ctx_path.name: onnx_bytes(ctx_path),
+            **{(out_dir / b).name: (out_dir / b).stat().st_size for b in bins},
+        },
         "ep_sdk_version": attrs[0].get("ep_sdk_version", b"").decode() if attrs else "",
         "ep_compatibility": meta.get(f"ep_compatibility_info.{EP_NAME}", ""),
         "context_placement": back.placement()["ctx"],

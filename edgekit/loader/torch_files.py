@@ -4,6 +4,7 @@ pickle checkpoints (only with ``allow_pickle``)."""
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from edgekit.errors import InputSpecError, ModelLoadError
 from edgekit.loader.sources import TorchSource, UserModel, single_call_spec, state_sha256
 from edgekit.pt2file import read_pt2
-from edgekit.spec import ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+from edgekit.spec import Dim, ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
 from edgekit.usercode import UserCode, import_factory
 
 
@@ -49,6 +50,8 @@ def load_factory_ref(
             result = fn(**(kwargs or {}))
     except ModelLoadError:
         raise
+    except InputSpecError as e:  # e.g. a TensorSpec declared without the range it needs
+        raise InputSpecError(f"{ref}: {e}") from None
     except Exception as e:
         raise ModelLoadError(f"{ref}: factory raised {type(e).__name__}: {e}") from e
     hz = 50.0
@@ -171,7 +174,7 @@ def _describe_inputs(
     if isinstance(described, str | Path):
         samples = read_sample_npz(Path(described))
         ins = tuple(
-            TensorSpec(k, ("batch", *v.shape[1:]), v.dtype.name) for k, v in samples.items()
+            _by_example(k, ("batch", *v.shape[1:]), v.dtype.name, v) for k, v in samples.items()
         )
         feeds = samples
     elif isinstance(described, list | tuple) and all(isinstance(t, TensorSpec) for t in described):
@@ -194,11 +197,24 @@ def _describe_inputs(
         ) from e
     outs = out if isinstance(out, tuple | list) else (out,)
     names = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
-    out_specs = tuple(
-        TensorSpec(n, ("batch", *o.shape[1:]), str(o.dtype).removeprefix("torch."))
-        for n, o in zip(names, outs, strict=True)
-    )
-    return NetworkSpec("model", ins, out_specs, {"batch": 2}), samples
+    out_specs = []
+    for n, o in zip(names, outs, strict=True):
+        dtype = str(o.dtype).removeprefix("torch.")
+        out_specs.append(_by_example(n, ("batch", *o.shape[1:]), dtype, o))
+    return NetworkSpec("model", ins, tuple(out_specs), {"batch": 2}), samples
+
+
+def _by_example(name: str, shape: tuple[Dim, ...], dtype: str, values: Any) -> TensorSpec:
+    """The spec of a tensor known only by example (numpy or torch); an integer one gets the
+    range of the values seen, ``[min, max + 1)`` (its sampler needs one)."""
+    if dtype not in _INT_DTYPES:
+        return TensorSpec(name, shape, dtype)
+    if math.prod(values.shape) == 0:
+        return TensorSpec(name, shape, dtype, low=0, high=1)
+    return TensorSpec(name, shape, dtype, low=int(values.min()), high=int(values.max()) + 1)
+
+
+_INT_DTYPES = {f"{u}int{b}" for u in ("", "u") for b in (8, 16, 32, 64)}
 
 
 def read_sample_npz(path: Path) -> dict[str, np.ndarray]:
@@ -222,9 +238,20 @@ def load_pt2(
     path: Path, inputs: str | Path | None, allow_pickle: bool, timeout: float | None
 ) -> TorchSource:
     guard = UserCode(str(path), timeout)  # a trusted archive's pickles are user code
-    module, specs = read_pt2(path, allow_pickle, guard)
-    described: Any = inputs if inputs is not None else specs
+    module, placeholders = read_pt2(path, allow_pickle, guard)
+    described: Any = inputs
+    if inputs is None:
+        described = [_pt2_input(path, *p) for p in placeholders]
     return torch_source(str(path), module, described, 50.0, "torch.export", guard)
+
+
+def _pt2_input(path: Path, name: str, shape: tuple[Dim, ...], dtype: str) -> TensorSpec:
+    if dtype in _INT_DTYPES:  # token ids, indices: drawing from a guessed range would mislead
+        raise InputSpecError(
+            f"{path}: input {name!r} is {dtype} and a .pt2 archive does not record its value "
+            "range; pass --inputs SAMPLES.npz with real values"
+        )
+    return TensorSpec(name, shape, dtype)
 
 
 def load_pickle(

@@ -249,8 +249,10 @@ def _report(
     ran: list[str],
     result: QuantizeResult,
 ) -> dict[str, Any]:
-    fp32_bytes = sum(p.stat().st_size for p in fp32_files.values())
-    q_bytes = sum(p.stat().st_size for p in outcome.files.values())
+    from edgekit.onnxfile import onnx_bytes
+
+    fp32_bytes = sum(onnx_bytes(p) for p in fp32_files.values())
+    q_bytes = sum(onnx_bytes(p) for p in outcome.files.values())
     if fp32_bytes <= 0:
         raise BadInputError("FP32 networks are empty")
     return {

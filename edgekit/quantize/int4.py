@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import BadInputError, ExportError, ModelLoadError
+from edgekit.onnxfile import onnx_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,7 +52,7 @@ class Int4Stats:
     gemms_rewritten: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"node", "op", "reason"}
     fp32_bytes: int = 0  # input file (+ its external data)
-    int4_bytes: int = 0  # output file
+    int4_bytes: int = 0  # output file (+ its external data)
     weight_params_int4: int = 0
     weight_params_fp32: int = 0  # float initializers left as they were (biases, norms, Conv...)
     bits_per_weight: float = 0.0  # all stored weight bits (scales, zero points, padding) / params
@@ -232,21 +233,6 @@ def _dedupe_nodes(graph: onnx.GraphProto) -> None:
     graph.node.extend(keep)
 
 
-def _file_bytes(path: Path, model: onnx.ModelProto) -> int:
-    """Size of a model file plus the external-data files it references."""
-    from onnx.external_data_helper import uses_external_data
-
-    locations = {
-        e.value
-        for t in model.graph.initializer
-        if uses_external_data(t)
-        for e in t.external_data
-        if e.key == "location"
-    }
-    files = [path.parent / loc for loc in locations]
-    return path.stat().st_size + sum(f.stat().st_size for f in files if f.is_file())
-
-
 def _weight_stats(model: onnx.ModelProto) -> tuple[int, int, int, int]:
     """(quantized MatMuls, int4 params, float params, stored weight bits) of a quantized model."""
     from onnx.helper import tensor_dtype_to_np_dtype
@@ -319,7 +305,7 @@ def quantize_int4(
         model = onnx.load(str(fp32_path))
     except Exception as e:
         raise ModelLoadError(f"{fp32_path}: cannot load ONNX model ({e}); check the file") from e
-    fp32_bytes = _file_bytes(fp32_path, model)
+    fp32_bytes = onnx_bytes(fp32_path)
     model, rewritten = gemm_to_matmul(model)
     _name_nodes(model.graph)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -386,7 +372,7 @@ def quantize_int4(
         gemms_rewritten=rewritten,
         skipped=skipped,
         fp32_bytes=fp32_bytes,
-        int4_bytes=out_path.stat().st_size,
+        int4_bytes=onnx_bytes(out_path),
         weight_params_int4=params_int4,
         weight_params_fp32=params_fp,
         bits_per_weight=round(bits / total, 4) if total else 0.0,

@@ -2,10 +2,11 @@
 
 Each stage writes its artifact folder under the run folder (``01-distill/``, ``02-quantize/``,
 ``03-export/``) through the same library call as its command, and records what it was made
-from in ``.cache/NN-stage.json``: a hash of its settings, its input (the model or the previous
-artifact) and its data. A re-run skips a stage whose hash is unchanged and whose artifact still
-verifies, so a CI cache of the run folder works. The bench stage always runs: a latency verdict
-is a measurement of this machine now (or a fresh estimate for a target that is not here).
+from in ``.cache/NN-stage.json``: a hash of its settings, its input (the model's file, or a
+factory's source file; or the previous artifact) and its data. A re-run skips a stage whose
+hash is unchanged and whose artifact still verifies, so a CI cache of the run folder works. The
+bench stage always runs: a latency verdict is a measurement of this machine now (or a fresh
+estimate for a target that is not here).
 
 Gates: every ``max_error`` of a stage (fidelity) and every target's budget (latency) is one gate
 in the report (one JUnit test case each). A failed gate does not stop the run unless a later
@@ -112,7 +113,12 @@ def run(
     elif overrides:
         raise RecipeError("overrides apply to a recipe file; pass its path")
     base = recipe_dir or (path.parent if path else Path.cwd())
-    ref = recipe.source_ref(base, preset)
+    try:
+        ref = recipe.source_ref(base, preset)
+    except RecipeError as e:
+        if path is None:
+            raise
+        raise RecipeError(f"{path}: {e}") from None
     data = data or recipe.path_for("data", base)
     weights = recipe.path_for("weights", base)
     out = Path(out) if out is not None else Path("out") / recipe.name
@@ -216,7 +222,7 @@ class RunState:
         self.blocked: str | None = None
         self._source: Any = None
         self.source_key = _hash(
-            {"ref": ref, "weights": _file_key(weights), "model": _file_key(ref)}
+            {"ref": ref, "weights": _file_key(weights), "model": _model_key(ref)}
         )
         self.data_key = _file_key(data) if data else None
 
@@ -346,6 +352,18 @@ def _file_key(ref: str | None) -> str | None:
             h.update(f.read_bytes())
         return h.hexdigest()
     return None
+
+
+def _model_key(ref: str) -> str | None:
+    """Content hash of the model reference: a model file or folder, or a factory's source file
+    (``FILE.py:factory``, or ``pkg.module:factory``'s module, found without importing it), so
+    an edited ``forward`` is not served from the cache. A zoo model's code is edgekit's (the
+    version is in every key); a factory's weights are only hashed through ``weights:`` (what it
+    loads itself, or code in other modules it imports, is not seen without running it)."""
+    from edgekit.usercode import factory_source
+
+    source = factory_source(ref)
+    return _file_key(str(source)) if source is not None else _file_key(ref)
 
 
 def _version() -> str:

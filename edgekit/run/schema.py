@@ -162,8 +162,11 @@ class Recipe(_Strict):
         return self
 
     def source_ref(self, recipe_dir: Path, preset: str | None = None) -> str:
-        """The model reference to load: relative paths resolved from the recipe's folder, and
-        a zoo reference's preset replaced by ``preset``."""
+        """The model reference to load: relative paths (a ``file.py:factory``'s file too)
+        resolved from the recipe's folder, and a zoo reference's preset replaced by ``preset``.
+
+        A factory file that does not exist is a :class:`RecipeError` naming the resolved path.
+        """
         ref = self.model
         if ref.startswith("zoo:"):
             if preset:
@@ -173,6 +176,15 @@ class Recipe(_Strict):
             return ref
         if preset:
             raise RecipeError(f"model: --preset applies to zoo references, not {ref!r}")
+        target, sep, factory = ref.rpartition(":")
+        if sep and target.endswith(".py"):  # FILE.py:factory (pkg.module:factory as is)
+            path = Path(_resolve(target, recipe_dir))
+            if not path.is_file():
+                raise RecipeError(
+                    f"model: factory file {path} not found (from {ref!r}; a relative path "
+                    "starts at the recipe's folder)"
+                )
+            return f"{path}:{factory}"
         return _resolve(ref, recipe_dir)
 
     def path_for(self, field: str, recipe_dir: Path) -> str | None:

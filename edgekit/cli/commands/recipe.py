@@ -16,11 +16,16 @@ recipe_app = typer.Typer(
 def recipe_check(
     file: Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)],
 ) -> None:
-    """Validate a recipe (schema, stages, targets, budgets) without running anything."""
+    """Validate a recipe (schema, stages, targets, budgets, the model's factory file) without
+    running anything."""
     from edgekit.cli.render import line
-    from edgekit.run import load_recipe
+    from edgekit.run import RecipeError, load_recipe
 
     r = load_recipe(file)
+    try:
+        r.source_ref(file.parent)  # a FILE.py:factory model's file must exist
+    except RecipeError as e:
+        raise RecipeError(f"{file}: {e}") from None
     stages = " -> ".join(s.stage for s in r.stages)
     budgets = ", ".join(
         f"{t} ({b.budget_ms:g} ms)" if b.budget_ms else f"{t} (target default)"
