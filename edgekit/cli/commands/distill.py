@@ -40,6 +40,14 @@ def distill(
         int | None,
         typer.Option("--denoise-steps", help="Step-distil the sampler to N (1-4) denoiser calls."),
     ] = None,
+    denoise_block: Annotated[
+        str | None,
+        typer.Option(
+            "--denoise-block",
+            help="With --denoise-steps on a tick of several denoise blocks: which one "
+            "(its index in the tick's blocks, or its result name).",
+        ),
+    ] = None,
     program: Annotated[
         str | None, typer.Option("--program", help="Teacher loop program (e.g. ddim16).")
     ] = None,
@@ -55,7 +63,7 @@ def distill(
         typer.Option(
             "--max-error",
             help="Gate (exit 1): whole-tick relative L2, or for --denoise-steps the mean "
-            "action error as a fraction of the action range.",
+            "action (denoise result) error as a fraction of its range.",
         ),
     ] = None,
     checkpoint_every: Annotated[
@@ -90,6 +98,7 @@ def distill(
         depth=depth,
         student=student,
         denoise_steps=denoise_steps,
+        denoise_block=denoise_block,
         program=program,
         steps=steps,
         batch_size=batch_size,
