@@ -189,3 +189,35 @@ def test_a_declared_tick_drives_a_simulated_task(cli, tmp_path):
     assert all(e["ticks"] == e["steps"] for e in report["candidate"]["per_episode"])
     r = cli("eval", f"{FIX}:reacher_policy_wrong_size", "--episodes", "1", "--teacher", "none")
     assert r.code == 2 and "observation 'state' has shape [11]" in r.err, r.err
+
+
+def test_denoise_block_on_an_explicit_grid():
+    """A step student's block samples on its own timesteps (DDIM) or sigmas (flow Euler); a
+    grid that does not fit its step count is one line naming it; ``tap`` keeps the block's
+    own result although a later block rescales it in place."""
+    from tests.fixtures.declared import tick
+
+    params = tick(None, 2)
+    params["blocks"][3]["timesteps"] = [90, 42]
+    prog = TickProgram(params)
+    assert prog.calls_per_tick() == {"encoder": 1, "denoiser": 2}
+    assert prog.blocks[3].sampler.timesteps == [90.0, 42.0]
+    with pytest.raises(BadInputError, match=r"timesteps=\[90, 42\] is not supported"):
+        TickProgram({**params, "num_inference_steps": 4})  # --loop num_inference_steps=4
+    flow = tick({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}, 2)
+    flow["blocks"][3]["sigmas"] = [1.0, 0.5]
+    assert TickProgram(flow).blocks[3].sampler.timesteps == [1000.0, 750.0]
+    with pytest.raises(BadInputError, match="explicit sigmas are not supported by edgekit's ddim"):
+        TickProgram({**params, "blocks": [*params["blocks"][:3], {**params["blocks"][3],
+                     "sigmas": [1.0, 0.5]}, *params["blocks"][4:]]})  # fmt: skip
+    src = load(f"{FIX}:policy")
+    prog = build_program(src.spec.program)
+    taps = prog.tap(3)
+    out = prog.tick(
+        TickContext(TorchRuntime(src.networks, src.spec, 1)), {"state": np.zeros(6, np.float32)}
+    )
+    assert len(taps) == 1 and np.abs(taps[0]["chunk"]).max() <= 1.0  # clipped, before unnormalize
+    lo, hi = np.array([-2.0, -1.0]), np.array([2.0, 1.0])
+    np.testing.assert_allclose(
+        out["action"], (taps[0]["chunk"][1] + 1) / 2 * (hi - lo) + lo, atol=1e-5
+    )

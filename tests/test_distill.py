@@ -324,7 +324,7 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> Path:
         (["zoo:humanoid:tiny"], "nothing to distil"),
         (["zoo:humanoid:tiny", "--width", "0"], "--width 0.0: must be > 0"),
         (["zoo:humanoid:tiny", "--width", "1.5"], "at most the teacher's size"),
-        (["zoo:vla:tiny", "--denoise-steps", "2"], "needs a 'diffusion-sampler' program"),
+        (["zoo:vla:tiny", "--denoise-steps", "2"], "needs a tick with a denoise block"),
         (["zoo:diffusion-policy:tiny", "--denoise-steps", "8"], "1 to 4 denoiser calls"),
         (["zoo:diffusion-policy:tiny", "--denoise-steps", "2", "--width", "0.5"], "separately"),
         (["zoo:humanoid:tiny", "--student", "zoo:vla:tiny"], "the teacher"),

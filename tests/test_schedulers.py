@@ -180,6 +180,124 @@ def test_agrees_with_the_zoo_diffusion_policy() -> None:
         np.testing.assert_allclose(x_ours, x_zoo, rtol=1e-5, atol=1e-5)
 
 
+def _run_both(theirs: Any, ours: Any, kind: str) -> None:
+    """The same K-step loop on diffusers' scheduler and ours (DDPM noise replayed)."""
+    torch = pytest.importorskip("torch")
+    assert ours.timesteps == [float(t) for t in theirs.timesteps]
+    x0 = np.random.default_rng(2).standard_normal(SHAPE).astype(np.float32)
+    x_theirs, x_ours = torch.from_numpy(x0.copy()), x0.copy()
+    gen, noise = torch.Generator().manual_seed(11), TorchNoise(11)
+    ours.begin()
+    for i, t in enumerate(theirs.timesteps):
+        m = torch.from_numpy(fake_net(x_theirs.numpy(), float(t)))
+        extra = {"generator": gen} if kind == "ddpm" else {}
+        x_theirs = theirs.step(m, t, x_theirs, **extra).prev_sample
+        x_ours = ours.step(fake_net(x_ours, ours.timesteps[i]), i, x_ours, noise)
+    expected = x_theirs.numpy()
+    np.testing.assert_allclose(x_ours, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+CUSTOM_DDPM = [
+    ([999, 750, 500, 250, 0], {}),
+    ([901, 640, 333, 90], {**SAMPLE, **SD}),
+    ([99, 93, 62, 11, 3], {**V, **COS, **N100, **NOCLIP}),
+    ([80, 40], {**COS, **N100, "variance_type": "fixed_small_log", "clip_sample_range": 2.0}),
+]
+
+
+@pytest.mark.parametrize(("timesteps", "cfg"), CUSTOM_DDPM)
+def test_explicit_timesteps_match_diffusers_ddpm(timesteps: list[int], cfg: dict) -> None:
+    """diffusers' DDPM takes a custom list (``set_timesteps(timesteps=...)``): each step to
+    the next, the last to the clean sample, with the variance noise of that transition."""
+    diffusers = pytest.importorskip("diffusers")
+    theirs = diffusers.DDPMScheduler.from_config(cfg)
+    theirs.set_timesteps(timesteps=timesteps)
+    ours = make_scheduler({"type": "ddpm", **cfg}, len(timesteps), timesteps=timesteps)
+    _run_both(theirs, ours, "ddpm")
+
+
+@pytest.mark.parametrize(
+    ("sigmas", "cfg"),
+    [([1.0, 0.75, 0.5, 0.25], {}), ([0.97, 0.6, 0.2], {"shift": 3.0}), ([0.5], {**N100})],
+)
+def test_explicit_sigmas_match_diffusers_flow_euler(sigmas: list[float], cfg: dict) -> None:
+    """diffusers' flow-matching Euler takes custom sigmas and shifts them (float32)."""
+    diffusers = pytest.importorskip("diffusers")
+    theirs = diffusers.FlowMatchEulerDiscreteScheduler.from_config(cfg)
+    theirs.set_timesteps(sigmas=sigmas)
+    ours = make_scheduler({"type": "flow-euler", **cfg}, len(sigmas), sigmas=sigmas)
+    np.testing.assert_array_equal(np.float32(ours.sigmas), theirs.sigmas.numpy())
+    _run_both(theirs, ours, "flow-euler")
+
+
+def test_flow_base_sigmas_rebuild_the_grid() -> None:
+    """A subset of ``base_sigmas`` samples on the same (shifted) grid, to float32 rounding."""
+    sched = make_scheduler({"type": "flow-euler", "shift": 3.0}, 16)
+    sub = make_scheduler({"type": "flow-euler", "shift": 3.0}, 4, sigmas=sched.base_sigmas[::4])
+    np.testing.assert_allclose(sub.sigmas[:-1], sched.sigmas[:-1:4], rtol=1e-6)
+    assert sub.sigmas[-1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("k", "cfg"),
+    [(10, {**SAMPLE}), (7, {**V, **SD, **NOCLIP}), (16, {**COS, **N100, "steps_offset": 1})],
+)
+def test_explicit_ddim_on_a_leading_grid_is_diffusers_ddim(k: int, cfg: dict) -> None:
+    """diffusers' DDIM takes no custom list; on its own leading grid with set_alpha_to_one,
+    each of its steps lands on the next timestep and the last on the clean sample, which is
+    what explicit timesteps do: both must agree there."""
+    diffusers = pytest.importorskip("diffusers")
+    theirs = diffusers.DDIMScheduler.from_config(cfg)
+    theirs.set_timesteps(k)
+    grid = [int(t) for t in theirs.timesteps]
+    ours = make_scheduler({"type": "ddim", **cfg}, k, timesteps=grid)
+    assert ours.prev_timesteps == [*grid[1:], -1]
+    _run_both(theirs, ours, "ddim")
+
+
+def test_explicit_ddim_matches_the_zoo_students_sampler() -> None:
+    """The zoo's explicit-timestep DDIM (what its step students run; regular grids agree with
+    diffusers above) and ours on irregular grids."""
+    from edgekit.models.diffusion_policy.program import DiffusionSamplerProgram
+
+    chi = {"type": "ddim", "num_train_timesteps": 100, **COS, "prediction_type": "epsilon"}
+    x0 = np.random.default_rng(4).standard_normal(SHAPE).astype(np.float32)
+    for grid in ([90, 48], [99, 70, 31, 5], [50], [96, 84, 72, 60, 48, 36, 24, 12]):
+        zoo = DiffusionSamplerProgram({"num_train_timesteps": 100, "scheduler": "ddim",
+                                       "num_inference_steps": len(grid), "timesteps": grid,
+                                       "action_low": [-1.0], "action_high": [1.0]})  # fmt: skip
+        ours = make_scheduler(chi, len(grid), timesteps=grid)
+        assert ours.timesteps == [float(t) for t in zoo.timesteps]
+        x_zoo, x_ours = x0.copy(), x0.copy()
+        for i, t in enumerate(ours.timesteps):
+            x_zoo = zoo.step(x_zoo, fake_net(x_zoo, t), i)
+            x_ours = ours.step(fake_net(x_ours, t), i, x_ours, np.random.default_rng(0))
+        np.testing.assert_allclose(x_ours, x_zoo, rtol=1e-5, atol=1e-5)
+
+
+BAD_GRIDS = [
+    ({"type": "ddim"}, 2, {"timesteps": [10, 50]}, "timesteps="),
+    ({"type": "ddim"}, 3, {"timesteps": [50, 10]}, "timesteps="),
+    ({"type": "ddpm", **N100}, 2, {"timesteps": [100, 10]}, "timesteps="),
+    ({"type": "ddpm"}, 2, {"timesteps": [50, -1]}, "timesteps="),
+    ({"type": "ddim"}, 2, {"timesteps": [50.5, 10]}, "timesteps="),
+    ({"type": "dpmsolver++"}, 2, {"timesteps": [500, 10]}, "explicit timesteps"),
+    ({"type": "flow-euler"}, 2, {"timesteps": [500, 10]}, "explicit timesteps"),
+    ({"type": "ddim"}, 2, {"sigmas": [0.5, 0.1]}, "explicit sigmas"),
+    ({"type": "flow-euler"}, 2, {"sigmas": [0.1, 0.5]}, "sigmas="),
+    ({"type": "flow-euler"}, 2, {"sigmas": [1.5, 0.5]}, "sigmas="),
+    ({"type": "flow-euler"}, 1, {"sigmas": [0.0]}, "sigmas="),
+]
+
+
+@pytest.mark.parametrize(("config", "k", "grid", "needle"), BAD_GRIDS)
+def test_refuses_bad_explicit_grids(config: dict, k: int, grid: dict, needle: str) -> None:
+    with pytest.raises(BadInputError) as e:
+        make_scheduler(config, k, **grid)
+    message = str(e.value)
+    assert needle in message and "supported" in message and "\n" not in message, message
+
+
 BAD = [
     ({"type": "ddim", "thresholding": True}, 10, "thresholding"),
     (

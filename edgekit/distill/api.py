@@ -14,8 +14,8 @@ checkpoint is an error; a new run over an existing checkpoint is refused unless 
 which discards it (see :func:`check_resume`).
 
 Each mode's student set-up and fidelity check live with its objective: :mod:`.outputs`
-(width/depth students) and :mod:`.steps` (few-step samplers); :mod:`.measure` adds the size,
-FLOPs and latency of teacher and student.
+(width/depth students), :mod:`.steps` (the zoo's few-step samplers) and :mod:`.steps_declared`
+(a declared tick's denoise block); :mod:`.measure` adds the size, FLOPs and latency.
 """
 
 from __future__ import annotations
@@ -189,11 +189,12 @@ def _distill(
     data_info.update(train_observations=len(train_obs), holdout_observations=len(holdout_obs))
     torch.manual_seed(config.seed)
 
-    from edgekit.distill import outputs, steps
+    from edgekit.distill import outputs, steps, steps_declared
 
     live = progress is not None and ctx.is_main  # held-out error on the progress bar
     if config.mode == "steps":
-        objective, student_src, how, extra = steps.setup(
+        mode = steps_declared if pspec.name == "tick" else steps
+        objective, student_src, how, extra = mode.setup(
             source, pname, pspec, train_obs, config, holdout_obs if live else []
         )
     else:
@@ -339,7 +340,7 @@ def _finish(
     report: dict[str, Any],
     force: bool,
 ) -> DistillResult:
-    from edgekit.distill import outputs, steps
+    from edgekit.distill import outputs, steps, steps_declared
     from edgekit.export.onnx import export_onnx
     from edgekit.runtimes import OrtRuntime, default_threads
 
@@ -352,7 +353,11 @@ def _finish(
         s_files = {n: s_exp.out / e["file"] for n, e in s_exp.manifest.files.items()}
         t_rt = OrtRuntime(t_files, threads=threads)
         s_rt = OrtRuntime(s_files, threads=threads)
-        if config.mode == "steps":
+        if config.mode == "steps" and student.spec.program.name == "tick":
+            fid = steps_declared.fidelity(
+                source, student, pname, t_rt, s_rt, holdout, config.seed, config.denoise_block
+            )
+        elif config.mode == "steps":
             fid = steps.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
         else:
             fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)

@@ -18,6 +18,8 @@ class DistillConfig(VerbConfig):
         depth: layer/block counts of a derived student, as a fraction of the teacher's.
         student: a model reference for the student instead of a derived one.
         denoise_steps: step distillation: network calls per tick of the student sampler (1-4).
+        denoise_block: which denoise block of a declared tick to step-distil when it has
+            several: its index in the tick's blocks or its ``result`` name.
         program: the teacher's loop program to distil (default: the model's default).
         steps: optimiser steps.
         batch_size: rows per optimiser step (global: split over torchrun processes).
@@ -30,7 +32,8 @@ class DistillConfig(VerbConfig):
         holdout: fraction of the observations held out to measure fidelity.
         max_error: the fidelity gate (exit 1), an :class:`~edgekit.gates.ErrorBudget`: a number
             holds the headline error (whole-tick relative L2 for width/depth students; mean-abs
-            action error in units of the action range for step students) at most;
+            action error in units of the action range for step students; for a declared tick,
+            the denoise result's range) at most;
             ``token_agreement=0.95`` / ``choice_agreement=0.9`` the fraction of decoded tokens /
             reranker choices equal to the teacher's (at least).
         checkpoint_every: optimiser steps between checkpoints (0: none).
@@ -44,6 +47,7 @@ class DistillConfig(VerbConfig):
     depth: float = Field(default=1.0, gt=0)
     student: str | None = None
     denoise_steps: int | None = Field(default=None, ge=1)
+    denoise_block: str | None = None
     program: str | None = None
     steps: int = Field(default=300, ge=1)
     batch_size: int = Field(default=32, ge=1)
@@ -79,6 +83,8 @@ class DistillConfig(VerbConfig):
                     "--denoise-steps distils the sampler with the teacher's own denoiser; "
                     "run width/depth (--width/--depth/--student) distillation separately"
                 )
+        elif self.denoise_block is not None:
+            raise ValueError("--denoise-block picks the block that --denoise-steps distils")
         elif self.student is None and self.width == 1 and self.depth == 1:
             raise ValueError(
                 "nothing to distil: give --width/--depth < 1, --student MODEL, or --denoise-steps N"

@@ -25,8 +25,10 @@ Why this and not the alternatives (measured on ``zoo:diffusion-policy:tiny``):
 * Consistency distillation (Consistency Policy) needs a target network and far more than
   CPU-minutes of steps.
 
-The student is trained with the shared loop in :mod:`edgekit.distill.train` (AdamW, warm-up +
-cosine, EMA, clipping, DDP). The x0 clip is applied as the program applies it.
+The objective is :class:`edgekit.distill.rollout.RolloutObjective`, which a declared tick's
+denoise block shares (:mod:`edgekit.distill.steps_declared`); the student is trained with the
+shared loop in :mod:`edgekit.distill.train` (AdamW, warm-up + cosine, EMA, clipping, DDP). The
+x0 clip is applied as the program applies it.
 :func:`setup` makes the student and its objective from a teacher; :func:`fidelity` checks the
 exported student's chunks against the teacher's on onnxruntime.
 """
@@ -42,7 +44,9 @@ import torch
 from torch import nn
 
 from edgekit.distill.config import DistillConfig
-from edgekit.distill.train import Batch, Objective
+from edgekit.distill.denoise_block import NEEDS
+from edgekit.distill.rollout import RolloutObjective, TorchSampler
+from edgekit.distill.train import Objective
 from edgekit.errors import BadInputError
 from edgekit.loader import TorchSource
 from edgekit.loop import Arrays, LoopProgram, TickContext
@@ -111,24 +115,6 @@ def encode(
     return torch.cat(out)
 
 
-def augment(rows: torch.Tensor, generator: torch.Generator, jitter: float) -> torch.Tensor:
-    """Mixup of half the rows with another row, then Gaussian jitter at ``jitter`` x the std.
-
-    Targets are always recomputed by the teacher on the augmented input, so this widens the
-    input distribution the student sees around the few stored samples without inventing labels.
-    """
-    b = rows.shape[0]
-    if jitter <= 0 or b < 2:
-        return rows
-    other = rows[torch.randint(0, b, (b,), generator=generator)]
-    mix = (torch.rand(b, generator=generator) < 0.5).float()
-    lam = torch.rand(b, generator=generator) * mix
-    shape = (b,) + (1,) * (rows.dim() - 1)
-    out = rows + lam.view(shape) * (other - rows)
-    std = rows.float().std() if b > 1 else torch.tensor(1.0)
-    return out + jitter * std * torch.randn(rows.shape, generator=generator)
-
-
 class ModuleRuntime:
     """A :class:`edgekit.loop.Runtime` over the sampler's two torch networks."""
 
@@ -146,11 +132,22 @@ class ModuleRuntime:
         return {self._outputs[network]: out.numpy()}
 
 
-class StepObjective(Objective):
-    """Teacher DDIM-K chunk vs the student's N-step rollout (see module docstring)."""
+def _call(net: nn.Module, x: torch.Tensor, t: float, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+    return net(x, torch.full((x.shape[0],), float(t), device=x.device), cond["cond"])
 
-    t_coefs: torch.Tensor
-    s_coefs: torch.Tensor
+
+def _step(x: torch.Tensor, out: torch.Tensor, coefs: torch.Tensor) -> torch.Tensor:
+    return ddim_step(x, out, coefs, "epsilon")[0]
+
+
+def torch_sampler(params: dict[str, Any]) -> TorchSampler:
+    """The zoo sampler ``params`` (DDIM) as a :class:`TorchSampler` of its own coefficients."""
+    timesteps, coefs = step_coefs(sampler_program(params))
+    return TorchSampler([float(t) for t in timesteps], coefs, _step)
+
+
+class StepObjective(RolloutObjective):
+    """Teacher DDIM-K chunk vs the student's N-step rollout (see module docstring)."""
 
     def __init__(
         self,
@@ -161,63 +158,22 @@ class StepObjective(Objective):
         teacher_steps: int,
         jitter: float = 0.05,
     ) -> None:
-        super().__init__()
-        self.teacher = copy.deepcopy(teacher).eval().requires_grad_(False)
-        # dropout stays off (eval mode): the rollout must be a function of the batch only
-        self.student = copy.deepcopy(teacher).eval().requires_grad_(True)
-        self.conds = conds
-        self.jitter = jitter
-        self.shape = (int(params["horizon"]), int(params["action_dim"]))
-        self.t_steps, t_coefs = step_coefs(sampler_program(teacher_params(params, teacher_steps)))
-        self.stride = teacher_steps // student_steps
-        sparams = student_params(params, student_steps, teacher_steps)
-        self.s_steps, s_coefs = step_coefs(sampler_program(sparams))
-        self.holdout: Batch = {}  # {"x", "cond"} for evaluate()
-        self.register_buffer("t_coefs", t_coefs, persistent=False)
-        self.register_buffer("s_coefs", s_coefs, persistent=False)
+        super().__init__(
+            teacher,
+            _call,
+            {"cond": conds},
+            (int(params["horizon"]), int(params["action_dim"])),
+            torch_sampler(teacher_params(params, teacher_steps)),
+            torch_sampler(student_params(params, student_steps, teacher_steps)),
+            jitter,
+            span=2.0,  # the chunk lives in [-1, 1]
+        )
 
-    def sample(self, generator: torch.Generator, batch: int) -> Batch:
-        idx = torch.randint(0, len(self.conds), (batch,), generator=generator)
-        cond = augment(self.conds[idx], generator, self.jitter)
-        noise = torch.randn((batch, *self.shape), generator=generator)
-        return {"x": noise, "cond": cond}
-
-    @torch.no_grad()
-    def teacher_states(self, x: torch.Tensor, cond: torch.Tensor) -> list[torch.Tensor]:
-        """The teacher's states where the student's steps land: after steps ``j * (K // N)``
-        for ``j = 1..N-1`` (the student's next timesteps), then its final action chunk."""
-        n = len(self.s_steps)
-        marks = {j * self.stride for j in range(1, n)}
-        states = []
-        for i, t in enumerate(self.t_steps):
-            eps = self.teacher(x, torch.full((x.shape[0],), float(t), device=x.device), cond)
-            x, _ = ddim_step(x, eps, self.t_coefs[i], "epsilon")
-            if i + 1 in marks:
-                states.append(x)
-        return [*states, x]
-
-    @torch.no_grad()
-    def evaluate(self) -> float | None:
-        """Mean-abs chunk error vs the teacher on the held-out rows, in action-range units
-        (the sample lives in [-1, 1])."""
-        if not self.holdout:
-            return None
-        x, cond = self.holdout["x"], self.holdout["cond"]
-        target = self.teacher_states(x, cond)[-1]
-        for j, t in enumerate(self.s_steps):
-            out = self.student(x, torch.full((x.shape[0],), float(t)), cond)
-            x, _ = ddim_step(x, out, self.s_coefs[j], "epsilon")
-        return float(torch.mean(torch.abs(x - target)) / 2)
-
-    def forward(self, batch: Batch) -> torch.Tensor:
-        x, cond = batch["x"], batch["cond"]
-        targets = self.teacher_states(x, cond)
-        loss = torch.zeros((), device=x.device)
-        for j, t in enumerate(self.s_steps):
-            out = self.student(x, torch.full((x.shape[0],), float(t), device=x.device), cond)
-            x, _ = ddim_step(x, out, self.s_coefs[j], "epsilon")
-            loss = loss + torch.mean((x - targets[j]) ** 2) / len(self.s_steps)
-        return loss
+    def teacher_states(
+        self, x: torch.Tensor, cond: torch.Tensor | dict[str, torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """As :meth:`RolloutObjective.teacher_states`; ``cond`` may be the encoder's tensor."""
+        return super().teacher_states(x, cond if isinstance(cond, dict) else {"cond": cond})
 
 
 def sample_chunks(
@@ -271,10 +227,14 @@ def setup(
 ) -> tuple[Objective, TorchSource, str, dict[str, Any]]:
     """The step-distillation student of ``source``'s sampler program ``pname``: its objective,
     the student model, how it was made, and the method/data/training notes for the report."""
+    if config.denoise_block is not None:
+        raise BadInputError(
+            f"--denoise-block picks a denoise block of a declared tick; {source.ref} program "
+            f"{pname!r} is {pspec.name!r}"
+        )
     if pspec.name != SAMPLER or "denoiser" not in source.networks:
         raise BadInputError(
-            f"--denoise-steps: {source.ref} program {pname!r} is {pspec.name!r}; step "
-            f"distillation needs a {SAMPLER!r} program that repeats a denoiser"
+            f"{NEEDS}; {source.ref} program {pname!r} is {pspec.name!r}, with no denoise block"
         )
     k = int(pspec.params["num_inference_steps"])
     n = int(config.denoise_steps or 0)
@@ -289,7 +249,7 @@ def setup(
         cond = encode(source.networks["encoder"], holdout_obs, teacher_program)
         gen = torch.Generator().manual_seed(config.seed + 1)
         x = torch.randn((len(cond), *objective.shape), generator=gen)
-        objective.holdout = {"x": x, "cond": cond}
+        objective.holdout = objective.batch(x, {"cond": cond})
     sprog = ProgramSpec(SAMPLER, student_params(dict(pspec.params), n, k), pspec.hz)
     name = f"distilled{n}"
     spec = replace(source.spec, program=sprog, programs={name: sprog})

@@ -41,6 +41,14 @@ def distill(
         int | None,
         typer.Option("--denoise-steps", help="Step-distil the sampler to N (1-4) denoiser calls."),
     ] = None,
+    denoise_block: Annotated[
+        str | None,
+        typer.Option(
+            "--denoise-block",
+            help="With --denoise-steps on a tick of several denoise blocks: which one "
+            "(its index in the tick's blocks, or its result name).",
+        ),
+    ] = None,
     program: Annotated[
         str | None, typer.Option("--program", help="Teacher loop program (e.g. ddim16).")
     ] = None,
@@ -57,9 +65,10 @@ def distill(
             "--max-error",
             metavar="E|METRIC=E",
             help="Fidelity gate vs the teacher (exit 1, nothing written): a number holds the "
-            "whole-tick relative L2 (for --denoise-steps the mean action error as a fraction of "
-            "the action range) at most; token_agreement=0.95 / choice_agreement=0.9 the "
-            "fraction of decoded tokens / reranker choices equal to the teacher's at least.",
+            "whole-tick relative L2 (for --denoise-steps the mean action, or denoise result, "
+            "error as a fraction of its range) at most; token_agreement=0.95 / "
+            "choice_agreement=0.9 the fraction of decoded tokens / reranker choices equal to "
+            "the teacher's at least.",
             show_default=False,
         ),
     ] = None,
@@ -96,6 +105,7 @@ def distill(
         depth=depth,
         student=student,
         denoise_steps=denoise_steps,
+        denoise_block=denoise_block,
         program=program,
         steps=steps,
         batch_size=batch_size,

@@ -6,7 +6,7 @@ and stores its outputs without it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import PrivateAttr, model_validator
@@ -14,6 +14,9 @@ from pydantic import PrivateAttr, model_validator
 from edgekit.loop.blocks.base import Block, BlockError, check_io, need, network
 from edgekit.loop.program import Arrays, TickContext
 from edgekit.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from edgekit.loop.schedulers import Scheduler
 
 
 class Call(Block):
@@ -58,6 +61,12 @@ class Denoise(Block):
     ``sample``/``timestep``: the network's input names for the noisy sample and the timestep;
     ``output``: its output (noise, sample, v or velocity, as ``prediction_type`` says; a
     network with one output needs no name).
+
+    ``timesteps`` (DDPM, DDIM) or ``sigmas`` (flow-matching Euler, before the shift): an
+    explicit grid of ``num_inference_steps`` entries instead of the config's spacing, as
+    diffusers' ``set_timesteps(timesteps=...)`` / ``set_timesteps(sigmas=...)`` take it; with
+    DDIM each step goes to the next timestep and the last to the clean sample (a step-distilled
+    student samples on every k-th timestep of its teacher's grid).
     """
 
     block: Literal["denoise"]
@@ -72,6 +81,8 @@ class Denoise(Block):
     result: str = "actions"
     scheduler: dict[str, Any]
     num_inference_steps: int
+    timesteps: list[int] | None = None
+    sigmas: list[float] | None = None
     calls_network = True
     host_stage = "scheduler"
     _sched: Any = PrivateAttr(default=None)
@@ -80,8 +91,15 @@ class Denoise(Block):
     def _build(self) -> Denoise:
         from edgekit.loop.schedulers import make_scheduler
 
-        self._sched = make_scheduler(self.scheduler, self.num_inference_steps)
+        self._sched = make_scheduler(
+            self.scheduler, self.num_inference_steps, self.timesteps, self.sigmas
+        )
         return self
+
+    @property
+    def sampler(self) -> Scheduler:
+        """The block's :class:`~edgekit.loop.schedulers.Scheduler` (timesteps, update)."""
+        return self._sched
 
     def reads(self) -> list[str]:
         return list(self.inputs.values())

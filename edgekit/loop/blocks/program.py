@@ -146,7 +146,13 @@ class TickProgram(LoopProgram):
         self.chunk = next((i for i, b in enumerate(self.blocks) if isinstance(b, Chunk)), None)
         stages = [b.host_stage for b in self.blocks if b.host_stage]
         self.host_stages = tuple(dict.fromkeys(stages))  # type: ignore[misc]
+        self._taps: dict[int, list[Arrays]] = {}
         self.reset(0)
+
+    def tap(self, index: int) -> list[Arrays]:
+        """From now on, a copy of what block ``index`` writes each time it runs (a later block
+        may overwrite the names in place, as unnormalize does): the list they go to."""
+        return self._taps.setdefault(index, [])
 
     def observation_spec(self) -> tuple[TensorSpec, ...]:
         return tuple(TensorSpec.from_dict(o) for o in self.decl.observation)
@@ -172,6 +178,8 @@ class TickProgram(LoopProgram):
             if queued and i < (self.chunk or 0) and planning:
                 continue  # executing from the chunk queue: no planning this tick
             b.run(ctx, state, self.rng)
+            if i in self._taps:
+                self._taps[i].append({n: np.array(state[n]) for n in b.writes()})
         for b in self.blocks:
             b.end_tick(state)
         return {k: np.asarray(state[k]) for k in self.decl.outputs}

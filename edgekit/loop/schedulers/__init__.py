@@ -14,6 +14,7 @@ update to float32 rounding; see ``tests/test_schedulers.py``). No torch, no diff
 
 * :mod:`~edgekit.loop.schedulers.config`: the supported options (:data:`SUPPORTED`) and checks.
 * :mod:`~edgekit.loop.schedulers.samplers`: the schedules and the updates.
+* :mod:`~edgekit.loop.schedulers.custom`: explicit timesteps / sigmas (a step student's grid).
 """
 
 from __future__ import annotations
@@ -24,17 +25,24 @@ from edgekit.loop.schedulers.config import CLASSES, SUPPORTED, read_scheduler_co
 from edgekit.loop.schedulers.samplers import Scheduler, build
 
 
-def make_scheduler(config: dict[str, Any], num_inference_steps: int) -> Scheduler:
+def make_scheduler(
+    config: dict[str, Any],
+    num_inference_steps: int,
+    timesteps: list[int] | None = None,
+    sigmas: list[float] | None = None,
+) -> Scheduler:
     """The scheduler for a diffusers config dict (``_class_name``) or the short form
     (``{"type": "ddpm" | "ddim" | "dpmsolver++" | "flow-euler", ...}``) and K inference steps;
-    missing keys take diffusers' defaults for that class.
+    missing keys take diffusers' defaults for that class. ``timesteps`` (DDPM, DDIM) or
+    ``sigmas`` (flow-euler): an explicit grid of K entries instead of the spacing's
+    (:mod:`~edgekit.loop.schedulers.custom`).
 
-    Raises :class:`~edgekit.errors.BadInputError` naming the key for an unsupported option or a
-    ``num_inference_steps`` outside ``[1, num_train_timesteps]``.
+    Raises :class:`~edgekit.errors.BadInputError` naming the key for an unsupported option, a
+    ``num_inference_steps`` outside ``[1, num_train_timesteps]`` or a bad explicit grid.
     """
     source = "scheduler config"
     kind, options = resolve(config, source)
-    return build(kind, options, num_inference_steps, source)
+    return build(kind, options, num_inference_steps, source, timesteps, sigmas)
 
 
 __all__ = [

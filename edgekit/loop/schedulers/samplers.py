@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import BadInputError
+from edgekit.loop.schedulers.custom import check_grid, explicit_flow_sigmas, explicit_timesteps
 
 
 class Scheduler:
@@ -117,20 +118,31 @@ class _Ddpm(Scheduler):
 
 
 class _Ddim(Scheduler):
-    """diffusers' ``DDIMScheduler.step`` with eta=0 (use_clipped_model_output=False)."""
+    """diffusers' ``DDIMScheduler.step`` with eta=0 (use_clipped_model_output=False).
 
-    def __init__(self, options: dict[str, Any], timesteps: np.ndarray, ac: np.ndarray) -> None:
+    ``alphas[i]`` is ``(alphas_cumprod[t_i], alphas_cumprod[prev_i])`` and ``prev_timesteps[i]``
+    the timestep step ``i`` lands on (-1: the final step, to ``final_alpha_cumprod``). With
+    explicit timesteps each step goes to the next one and the last to the clean sample."""
+
+    def __init__(
+        self, options: dict[str, Any], timesteps: np.ndarray, ac: np.ndarray, explicit: bool
+    ) -> None:
         super().__init__("ddim", options, [float(t) for t in timesteps])
-        final = 1.0 if options["set_alpha_to_one"] else float(ac[0])
-        ratio = options["num_train_timesteps"] // len(timesteps)
-        # diffusers steps back by num_train_timesteps // K whatever the spacing
-        self._coefs = [
-            (float(ac[t]), float(ac[t - ratio]) if t - ratio >= 0 else final)
-            for t in timesteps.tolist()
+        ts = [int(t) for t in timesteps]
+        if explicit:
+            self.prev_timesteps = [*ts[1:], -1]
+            final = 1.0
+        else:  # diffusers steps back by num_train_timesteps // K whatever the spacing
+            ratio = options["num_train_timesteps"] // len(ts)
+            self.prev_timesteps = [t - ratio if t - ratio >= 0 else -1 for t in ts]
+            final = 1.0 if options["set_alpha_to_one"] else float(ac[0])
+        self.alphas = [
+            (float(ac[t]), float(ac[p]) if p >= 0 else final)
+            for t, p in zip(ts, self.prev_timesteps, strict=True)
         ]
 
     def _update(self, m: np.ndarray, i: int, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        a_t, a_prev = self._coefs[i]
+        a_t, a_prev = self.alphas[i]
         x0, eps = _x0_eps(self.config["prediction_type"], m, x, a_t)
         if self.config["clip_sample"]:
             r = self.config["clip_sample_range"]
@@ -199,28 +211,36 @@ class _DpmSolverPP(Scheduler):
 
 
 class _FlowEuler(Scheduler):
-    """diffusers' ``FlowMatchEulerDiscreteScheduler.step``: x += (sigma_next - sigma) * v."""
+    """diffusers' ``FlowMatchEulerDiscreteScheduler.step``: x += (sigma_next - sigma) * v.
 
-    def __init__(self, options: dict[str, Any], sigmas: np.ndarray, n: int) -> None:
+    ``sigmas``: the K shifted sigmas and the final 0; ``base_sigmas``: the K sigmas before the
+    shift, as ``set_timesteps(sigmas=...)`` takes them (a subset samples on the same grid)."""
+
+    def __init__(
+        self, options: dict[str, Any], sigmas: np.ndarray, n: int, base: list[float]
+    ) -> None:
         timesteps = sigmas[:-1] * np.float32(n)  # float32, as diffusers
         super().__init__("flow-euler", options, [float(t) for t in timesteps])
         s = sigmas.astype(np.float64)
+        self.sigmas = s.tolist()
+        self.base_sigmas = base
         self._dt = (s[1:] - s[:-1]).tolist()
 
     def _update(self, m: np.ndarray, i: int, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x + self._dt[i] * m
 
 
-def _flow_sigmas(options: dict[str, Any], k: int) -> np.ndarray:
-    """diffusers' flow sigmas for K steps (float32, a final 0): the shift is applied twice, once
-    to the train range in ``__init__`` and once in ``set_timesteps``, as diffusers does."""
+def _flow_sigmas(options: dict[str, Any], k: int) -> tuple[np.ndarray, list[float]]:
+    """diffusers' flow sigmas for K steps (float32, a final 0) and the K sigmas before the
+    shift: the shift is applied twice, once to the train range in ``__init__`` and once in
+    ``set_timesteps``, as diffusers does."""
     n, shift = options["num_train_timesteps"], options["shift"]
     ends = np.asarray([n, 1], np.float32) / np.float32(n)
     ends = np.float32(shift) * ends / (np.float32(1) + np.float32(shift - 1) * ends)
     t = np.linspace(float(ends[0]) * n, float(ends[1]) * n, k)
-    s = t / n
-    s = shift * s / (1 + (shift - 1) * s)
-    return np.concatenate([s.astype(np.float32), np.zeros(1, np.float32)])
+    base = t / n
+    s = shift * base / (1 + (shift - 1) * base)
+    return np.concatenate([s.astype(np.float32), np.zeros(1, np.float32)]), base.tolist()
 
 
 def _timesteps(kind: str, o: dict[str, Any], k: int, ac: np.ndarray) -> np.ndarray:
@@ -246,16 +266,34 @@ def _first(options: dict[str, Any], key: str) -> str:
     return f"[{value[0]}, ...]" if isinstance(value, list) else str(value)
 
 
-def build(kind: str, options: dict[str, Any], k: int, source: str) -> Scheduler:
-    """The scheduler of a checked config for ``k`` inference steps."""
+def build(
+    kind: str,
+    options: dict[str, Any],
+    k: int,
+    source: str,
+    timesteps: Any = None,
+    sigmas: Any = None,
+) -> Scheduler:
+    """The scheduler of a checked config for ``k`` inference steps, on its own grid or on
+    explicit ``timesteps`` (DDPM, DDIM) / ``sigmas`` (flow-euler); see :mod:`.custom`."""
     n = options["num_train_timesteps"]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise BadInputError(
             f"{source}: num_inference_steps={k!r} is not supported; supported: an integer in "
             f"[1, {n}] (num_train_timesteps)"
         )
+    if sigmas is not None:
+        check_grid(kind, "sigmas", source)
+        if timesteps is not None:
+            raise BadInputError(f"{source}: give sigmas or timesteps, not both")
     if kind == "flow-euler":
-        return _FlowEuler(options, _flow_sigmas(options, k), n)
+        if timesteps is not None:
+            check_grid(kind, "timesteps", source)
+        if sigmas is not None:
+            grid = explicit_flow_sigmas(options, k, sigmas, source)
+            return _FlowEuler(options, grid, n, [float(v) for v in sigmas])
+        grid, base = _flow_sigmas(options, k)
+        return _FlowEuler(options, grid, n, base)
     ac = alphas_cumprod(options)
     betas = "trained_betas" if options["trained_betas"] is not None else "beta_start"
     if not ac[0] < 1:  # noise level 0 at t=0: diffusers' updates divide by it
@@ -268,6 +306,9 @@ def build(kind: str, options: dict[str, Any], k: int, source: str) -> Scheduler:
             f"{source}: the betas drive alphas_cumprod to 0 before num_train_timesteps={n}; "
             "supported: betas whose cumulative alpha product stays above 0"
         )
+    if timesteps is not None:
+        ts = explicit_timesteps(kind, options, k, timesteps, source)
+        return _Ddpm(options, ts, ac) if kind == "ddpm" else _Ddim(options, ts, ac, True)
     ts = _timesteps(kind, options, k, ac)
     if len(ts) != k or ts.min() < 0 or ts.max() >= n or np.any(np.diff(ts) >= 0):
         shown = ", ".join(str(t) for t in ts[:8]) + (", ..." if len(ts) > 8 else "")
@@ -280,7 +321,7 @@ def build(kind: str, options: dict[str, Any], k: int, source: str) -> Scheduler:
     if kind == "ddpm":
         return _Ddpm(options, ts, ac)
     if kind == "ddim":
-        return _Ddim(options, ts, ac)
+        return _Ddim(options, ts, ac, False)
     sig = np.sqrt((np.float32(1) - ac) / ac)  # float32, as diffusers
     # the last step goes to sigma 0 ("zero") or to the sigma of t=0 ("sigma_min")
     last = 0.0 if options["final_sigmas_type"] == "zero" else float(sig[0])
