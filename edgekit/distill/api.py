@@ -40,6 +40,7 @@ from edgekit.artifacts import (
     write_manifest,
 )
 from edgekit.distill import dist as distmod
+from edgekit.distill.checkpoint import check_resume, checkpoint_dir
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.measure import facts, latency
 from edgekit.distill.train import TrainConfig, train
@@ -92,34 +93,6 @@ class DistillResult(Gated):
 
     def to_dict(self) -> dict[str, Any]:
         return self.report
-
-
-def checkpoint_dir(out: Path) -> Path:
-    return out.parent / f"{out.name}.ckpt"
-
-
-def check_resume(out: Path, resume: bool, force: bool) -> None:
-    """The resume rule, checked before any work: ``resume`` needs a checkpoint of an earlier run
-    at ``OUT.ckpt/``; without ``resume`` an existing checkpoint is refused unless ``force``
-    (which discards it when training starts), so an interrupted run is never overwritten by
-    accident.
-
-    Raises:
-        BadInputError: ``resume`` without a checkpoint, or a checkpoint without
-            ``resume``/``force``.
-    """
-    from edgekit.distill import checkpoint
-
-    ckpt = checkpoint_dir(Path(out))
-    if resume and not checkpoint.exists(ckpt):
-        raise BadInputError(
-            f"--resume: no checkpoint at {ckpt} to continue from; drop --resume to start afresh"
-        )
-    if not resume and ckpt.exists() and not force:
-        raise BadInputError(
-            f"{ckpt}: a checkpoint of an earlier, unfinished run exists; pass --resume to "
-            "continue it, or --force to discard it and start over"
-        )
 
 
 def distill(

@@ -119,3 +119,29 @@ def load(folder: Path, settings_hash: str) -> TrainState:
 
 def exists(folder: Path) -> bool:
     return (folder / META).is_file() and (folder / TENSORS).is_file()
+
+
+def checkpoint_dir(out: Path) -> Path:
+    return out.parent / f"{out.name}.ckpt"
+
+
+def check_resume(out: Path, resume: bool, force: bool) -> None:
+    """The resume rule, checked before any work: ``resume`` needs a checkpoint of an earlier run
+    at ``OUT.ckpt/``; without ``resume`` an existing checkpoint is refused unless ``force``
+    (which discards it when training starts), so an interrupted run is never overwritten by
+    accident.
+
+    Raises:
+        BadInputError: ``resume`` without a checkpoint, or a checkpoint without
+            ``resume``/``force``.
+    """
+    ckpt = checkpoint_dir(Path(out))
+    if resume and not exists(ckpt):
+        raise BadInputError(
+            f"--resume: no checkpoint at {ckpt} to continue from; drop --resume to start afresh"
+        )
+    if not resume and ckpt.exists() and not force:
+        raise BadInputError(
+            f"{ckpt}: a checkpoint of an earlier, unfinished run exists; pass --resume to "
+            "continue it, or --force to discard it and start over"
+        )
