@@ -28,6 +28,7 @@ from pathlib import Path
 
 from edgekit.artifacts import is_artifact, load_artifact
 from edgekit.errors import BadInputError, ModelLoadError
+from edgekit.loader.card import CARD_SUFFIXES
 from edgekit.loader.onnx import from_artifact, load_onnx
 from edgekit.loader.sources import (
     OnnxSource,
@@ -97,6 +98,10 @@ def load(
             return load_onnx(path, inputs)
         if suffix == ".pt2":
             return load_pt2(path, inputs, allow_pickle, timeout)
+        if suffix in CARD_SUFFIXES:
+            from edgekit.loader.card import load_card
+
+            return load_card(path, allow_pickle, timeout)
         if suffix in PICKLE_SUFFIXES:
             return load_pickle(path, allow_pickle, inputs, timeout)
         if suffix == ".safetensors":

@@ -16,6 +16,8 @@ from edgekit.pt2file import read_pt2
 from edgekit.spec import Dim, ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
 from edgekit.usercode import UserCode, import_factory
 
+USER_KIND = "user"  # the kind of a user's networks run by a declared tick or plugin
+
 
 def load_factory(
     ref: str, inputs: str | Path | None = None, kwargs: dict[str, Any] | None = None
@@ -103,8 +105,6 @@ def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
     program so that every artifact carries it."""
     from torch import nn
 
-    from edgekit.loop.blocks import declare_tick
-
     nets = user.networks or {"model": user.module}
     described = user.inputs if isinstance(user.inputs, dict) else {"model": user.inputs}
     specs, samples = {}, {}
@@ -122,32 +122,53 @@ def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
             samples[name] = sample
     if user.tick is None:
         raise InputSpecError(f"{ref}: several networks need a declared tick (UserModel.tick)")
-    if isinstance(user.tick, str):
-        program = _plugin_program(ref, user.tick, user.tick_params or {}, specs, guard)
-    else:
-        decl = declare_tick(user.tick, specs, where=f"{ref}: tick")
-        params = decl.model_dump(mode="json", exclude_none=True)
-        steps = {b.get("num_inference_steps") for b in params["blocks"] if b["block"] == "denoise"}
-        if len(steps) == 1:
-            params["num_inference_steps"] = steps.pop()
-        program = ProgramSpec("tick", params)
-    spec = ModelSpec(
-        kind="factory", preset="-", networks=tuple(specs.values()), program=program,
-        programs={"tick": program}, hz=user.hz, tolerance=Tolerance(atol=1e-4, rtol=1e-3),
-    )  # fmt: skip
+    spec = declared_spec(ref, user.tick, user.tick_params, specs, user.hz, guard)
     container = nn.ModuleDict(nets)
     src = TorchSource(ref, spec, container, dict(nets), state_sha256(container))
     src.sample_inputs.update(samples)
     return src
 
 
+def declared_spec(
+    ref: str,
+    tick: dict[str, Any] | str,
+    tick_params: dict[str, Any] | None,
+    specs: dict[str, NetworkSpec],
+    hz: float,
+    guard: UserCode | None = None,
+    base: Path | None = None,
+) -> ModelSpec:
+    """The ModelSpec of a user's networks run by a declared tick (or a plugin program)."""
+    from edgekit.loop.blocks import declare_tick
+
+    if isinstance(tick, str):
+        program = _plugin_program(ref, tick, tick_params or {}, specs, guard, base)
+    else:
+        decl = declare_tick(tick, specs, where=f"{ref}: tick")
+        params = decl.model_dump(mode="json", exclude_none=True)
+        steps = {b.get("num_inference_steps") for b in params["blocks"] if b["block"] == "denoise"}
+        if len(steps) == 1:
+            params["num_inference_steps"] = steps.pop()
+        program = ProgramSpec("tick", params)
+    return ModelSpec(
+        kind=USER_KIND, preset="-", networks=tuple(specs.values()), program=program,
+        programs={"tick": program}, hz=hz, tolerance=Tolerance(atol=1e-4, rtol=1e-3),
+    )  # fmt: skip
+
+
 def _plugin_program(
-    ref: str, plugin: str, params: dict[str, Any], specs: dict[str, NetworkSpec], guard: UserCode
+    ref: str,
+    plugin: str,
+    params: dict[str, Any],
+    specs: dict[str, NetworkSpec],
+    guard: UserCode | None,
+    base: Path | None = None,
 ) -> ProgramSpec:
     """A user's own LoopProgram class as the tick: it may only call the model's networks."""
     from edgekit.plugins import PLUGIN, declare_plugin
 
-    base = Path(ref.rpartition(":")[0]).parent if ref.rpartition(":")[0].endswith(".py") else None
+    if base is None and ref.rpartition(":")[0].endswith(".py"):
+        base = Path(ref.rpartition(":")[0]).parent
     if base is not None and not Path(plugin.rpartition(":")[0]).is_absolute():
         plugin = f"{base / plugin.rpartition(':')[0]}:{plugin.rpartition(':')[2]}"
     stored = declare_plugin(plugin, params, guard)

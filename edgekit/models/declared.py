@@ -1,8 +1,8 @@
 """A user's declared tick (``edgekit.loop.blocks``) in closed loop: the documented mapping.
 
-``edgekit eval`` drives a simulated task with a user's policy (a factory's ``UserModel`` with a
-``tick``, or an artifact made from one, kind ``factory``) when the tick's observation and
-outputs fit the task:
+``edgekit eval`` drives a simulated task with a user's policy (kind ``user``: a factory's
+``UserModel`` with a tick, a model card, or an artifact made from either) when the tick's
+observation and outputs fit the task:
 
 * **observation**: each float tensor of the tick's observation gets the task's observation
   vector (gymnasium's, e.g. Reacher-v5's 10 values: cos and sin of both joints, the target's
@@ -31,7 +31,7 @@ from edgekit.spec import TensorSpec
 
 @register_binding
 class DeclaredTickBinding(ClosedLoopBinding):
-    kind = "factory"
+    kind = "user"
 
     def renders(self, params: dict[str, Any]) -> bool:
         return any(_is_frame(t) for t in _observation(params))
@@ -71,7 +71,7 @@ class DeclaredTickBinding(ClosedLoopBinding):
 
 def _observation(params: dict[str, Any]) -> list[TensorSpec]:
     if "observation" not in params:
-        raise BadInputError("eval: a factory model needs a declared tick to drive a task")
+        raise BadInputError("eval: this model has no declared tick to drive a task with")
     return [TensorSpec.from_dict(o) for o in params["observation"]]
 
 
