@@ -221,3 +221,15 @@ def test_denoise_block_on_an_explicit_grid():
     np.testing.assert_allclose(
         out["action"], (taps[0]["chunk"][1] + 1) / 2 * (hi - lo) + lo, atol=1e-5
     )
+
+
+def test_a_width_student_of_a_declared_tick_keeps_the_tick(cli, tmp_path):
+    out = tmp_path / "w"
+    r = cli("distill", f"{FIX}:scalable", "--width", "0.5", "--data", "synthetic", "--steps",
+            "5", "--latency-ticks", "0", "--out", out)  # fmt: skip
+    assert r.code == 0, r.err
+    m = json.loads((out / "edgekit.json").read_text())
+    assert m["model"]["program"]["name"] == "tick"
+    assert m["checks"]["distill"]["fidelity"]["rows"]
+    prog = build_program(load(str(out)).spec.program)
+    assert prog.calls_per_tick() == {"encoder": 1, "denoiser": 4}

@@ -59,7 +59,11 @@ class Denoiser(nn.Module):
         return self.unet(x, timestep).sample.transpose(1, 2)
 
 
-def make_policy(width: float = 1.0, steps: int = 16) -> UserModel:
+def make_policy(width: float = 1.0, depth: float = 1.0, steps: int = 16) -> UserModel:
+    """``width`` scales the UNet's channels (a distillation student: ``--width 0.5``); its
+    depth is already the smallest UNet1DModel builds (one layer per block)."""
+    if depth != 1.0:
+        raise ValueError("depth: this UNet has one layer per block already; scale --width")
     torch.manual_seed(0)
     scheduler = json.loads((HERE / "scheduler_config.json").read_text())
     return UserModel(
