@@ -156,6 +156,10 @@ def test_the_artifact_carries_the_tick_through_bench_and_quantize(cli, tmp_path)
     assert r.code == 0, r.err
     stages = {s["name"]: s for s in json.loads(rep.read_text())["stages"]}
     assert stages["denoiser"]["calls"] == 2
+    r = cli("bench", art, "--target", "jetson-orin-nx", "--json", rep)  # a planning tick
+    assert r.code == 0, r.err
+    est = {c["network"]: c["calls"] for c in json.loads(rep.read_text())["estimate"]["calls"]}
+    assert est == {"encoder": 1, "denoiser": 4}
     q = tmp_path / "int8"
     r = cli("quantize", art, "--calib", "synthetic", "--out", q, "--latency-ticks", "0")
     assert r.code == 0, r.err
