@@ -47,3 +47,9 @@ def test_diffusers_unet1d_policy_quantizes_with_whole_tick_fidelity(unet1d, cli,
     assert rep["fidelity"]["rows"] and rep["fidelity"]["worst_rel_l2"] > 0
     assert rep["latency"]["measured"] and "ticks that run the networks" in rep["latency"]["method"]
     assert rep["latency"]["fp32_p50_ms"] > 0.5  # a planning tick, not a queued one
+
+
+def test_the_examples_recipe_checks(cli):
+    r = cli("recipe", "check", ROOT / "examples" / "diffusion_unet1d" / "recipe.yaml")
+    assert r.code == 0, r.err
+    assert "distill -> quantize -> bench" in r.out
