@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel, never an unpinned resolve that pulls CUDA.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,qnn,sim,user-models]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -43,7 +43,7 @@ test: lint qemu
 
 # Speed targets: run by hand on an idle machine; results go in the README.
 bench: install
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,qnn,sim,user-models,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models,bench]'
 	$(BIN)/python benchmarks/ort_vs_torch.py
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/quantize_compare.py

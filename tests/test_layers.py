@@ -90,3 +90,34 @@ def test_the_verbs_type_check_as_functions(tmp_path):
     )  # fmt: skip
     assert 'Revealed type is "edgekit.quantize.api.QuantizeResult"' in r.stdout, r.stdout
     assert 'Argument "ticks" to "BenchConfig" has incompatible type "str"' in r.stdout, r.stdout
+
+
+# As Python reports a package that is not installed.
+NO_TORCH_ONLY = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_a_command_that_needs_torch_says_which_extra_without_it(tmp_path):
+    """The base install is the robot side; making artifacts is the `compress` extra."""
+    code = NO_TORCH_ONLY + (
+        "from edgekit.cli import main\n"
+        f"sys.argv = ['edgekit', 'export', 'zoo:humanoid:tiny', '--out', {str(tmp_path / 'x')!r}]\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
+    assert r.stderr.strip() == (
+        "error: this needs torch, which is not installed here: pip install 'edgekit[compress]'"
+    )
+    assert not (tmp_path / "x").exists()

@@ -60,7 +60,7 @@ def main() -> None:
     SIGINT/SIGTERM unwind the command (cleanup runs) and exit 130/143 with one line.
     """
     from edgekit.cli.guard import os_error_line, signals_unwind
-    from edgekit.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Signalled
+    from edgekit.errors import EXIT_BACKEND, EXIT_BAD_INPUT, EXIT_INTERRUPTED, Signalled
 
     try:
         with signals_unwind():
@@ -71,16 +71,34 @@ def main() -> None:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt:  # SIGINT raised as such where our handler was not installed
         _fail("interrupted", EXIT_INTERRUPTED)
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is None:
+            _internal(e)
+        _fail(
+            f"this needs {e.name}, which is not installed here: pip install 'edgekit[{extra}]'",
+            EXIT_BACKEND,
+        )
     except OSError as e:  # the OS refused (full disk, permissions...): the user's to fix
         _fail(os_error_line(e), EXIT_BAD_INPUT)
     except Exception as e:
-        if _state["debug"]:
-            traceback.print_exc()
-        print(
-            f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_INTERNAL)
+        _internal(e)
+
+
+# optional packages -> the extra that installs them (a command that needs one exits 3)
+EXTRAS = {"torch": "compress", "onnxscript": "compress", "safetensors": "compress",
+          "matplotlib": "plots", "gymnasium": "sim", "mujoco": "sim", "tensorrt": "tensorrt",
+          "diffusers": "user-models", "transformers": "user-models"}  # fmt: skip
+
+
+def _internal(e: BaseException) -> None:
+    if _state["debug"]:
+        traceback.print_exc()
+    print(
+        f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+        file=sys.stderr,
+    )
+    sys.exit(EXIT_INTERNAL)
 
 
 def _fail(message: str, code: int) -> None:

@@ -193,7 +193,15 @@ def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
     from edgekit.run.plot import write_latency_plots
     from edgekit.run.reports import junit_xml, markdown_summary
 
-    plots = write_latency_plots(report, out)
+    try:
+        plots = write_latency_plots(report, out)
+    except ModuleNotFoundError as e:  # the plots extra is not installed: the rest still ships
+        if (e.name or "").partition(".")[0] != "matplotlib":
+            raise
+        plots = {}
+        report.setdefault("notes", []).append(
+            "latency plots skipped: matplotlib is not installed (pip install 'edgekit[plots]')"
+        )
     files = {
         "json": write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n"),
         "junit": write_text_atomic(out / "junit.xml", junit_xml(report)),
