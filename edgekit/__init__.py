@@ -31,11 +31,14 @@ if TYPE_CHECKING:
     from edgekit.eval.api import evaluate as eval
     from edgekit.export import export as export
     from edgekit.loader import Source
+    from edgekit.policy import Policy as Policy
     from edgekit.quantize.api import quantize as quantize
     from edgekit.run.runner import run as run
 
 __version__ = "0.3.0"
-__all__ = ["__version__", "bench", "distill", "eval", "export", "load", "quantize", "run"]
+__all__ = [
+    "Policy", "__version__", "bench", "distill", "eval", "export", "load", "quantize", "run",
+]  # fmt: skip
 
 # edgekit.distill / .export / .quantize / .bench are packages that can be called like the
 # CLI verbs (see edgekit/_callable.py); they are imported on first use, so `import edgekit`
@@ -46,6 +49,8 @@ _VERBS = ("distill", "export", "quantize", "bench", "run", "eval")
 def __getattr__(name: str) -> Any:
     if name in _VERBS:
         return importlib.import_module(f"edgekit.{name}")
+    if name == "Policy":  # the robot side: an artifact's tick, no torch
+        return importlib.import_module("edgekit.policy").Policy
     raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
 
 

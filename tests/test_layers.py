@@ -35,6 +35,9 @@ import edgekit
 from edgekit.bench import BenchConfig
 report = edgekit.bench({artifact!r}, BenchConfig(ticks=3, warmup=0, budget_ms=60000))
 assert report.passed and report.stats.n == 3
+policy = edgekit.Policy.load({artifact!r}, budget_ms=60000)
+out = policy.act(policy.program.sample_observation(__import__("numpy").random.default_rng(0)))
+assert out and policy.report()["ticks"] == 1
 print("torch loaded:", any(m == "torch" or m.startswith("torch.") for m in sys.modules))
 """
 

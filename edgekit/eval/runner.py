@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +106,7 @@ def rollout(
     """Run ``episodes`` seeded episodes of ``source`` on ``task`` through onnxruntime."""
     from edgekit.bench.api import resolve_program
     from edgekit.loop import TickContext
+    from edgekit.loop.timing import timed_tick
     from edgekit.runtimes import OrtRuntime, default_threads
 
     binding = get_binding(source.spec.kind)
@@ -131,10 +131,8 @@ def rollout(
                 for steps in range(1, task.max_steps + 1):  # noqa: B007
                     o = observe(env, obs)
                     if not queue:
-                        ctx = TickContext(rt)
-                        t0 = time.perf_counter_ns()
-                        out = prog.tick(ctx, o)
-                        result.tick_ms.append((time.perf_counter_ns() - t0) / 1e6)
+                        out, ns = timed_tick(prog, TickContext(rt), o)
+                        result.tick_ms.append(ns / 1e6)
                         ticks += 1
                         queue, anchor = binding.actions(out), task.anchor(env)
                     torque = task.actuate(env, queue.pop(0), command, anchor)

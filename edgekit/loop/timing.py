@@ -35,6 +35,14 @@ class TickSamples:
         return len(self.tick_ns) / max(1, int(self.planned.sum()))
 
 
+def timed_tick(program: LoopProgram, ctx: TickContext, obs: Arrays) -> tuple[Arrays, int]:
+    """One whole tick and its wall-clock nanoseconds: the one way a tick is run and timed
+    (bench's timed loop, eval's episodes and :class:`edgekit.Policy` all call it)."""
+    t0 = perf_counter_ns()
+    out = program.tick(ctx, obs)
+    return out, perf_counter_ns() - t0
+
+
 def check_first_tick(program: LoopProgram, runtime: Runtime, obs: Arrays) -> None:
     """Validate the observation and that the tick makes the calls its program declares."""
     for t in program.observation_spec():
@@ -72,9 +80,7 @@ def time_ticks(
     for i in range(ticks):
         obs = observations[i % pool]
         ctx.clear()
-        t0 = perf_counter_ns()
-        program.tick(ctx, obs)
-        tick_ns[i] = perf_counter_ns() - t0
+        _, tick_ns[i] = timed_tick(program, ctx, obs)
         planned[i] = bool(ctx.calls)
         for stage, ns in ctx.stage_ns.items():
             if stage not in stage_ns:

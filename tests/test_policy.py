@@ -1,0 +1,66 @@
+"""edgekit.Policy: an artifact's tick on the robot — the same tick bench and eval run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgekit
+from edgekit.errors import BadInputError, InputSpecError
+from edgekit.loader import load
+from edgekit.loop import TickContext
+from edgekit.models import build_program
+from edgekit.runtimes import OrtRuntime
+
+
+def test_act_runs_the_artifacts_own_tick(humanoid_artifact):
+    policy = edgekit.Policy.load(humanoid_artifact, threads=1)
+    src = load(str(humanoid_artifact))
+    ref = build_program(src.spec.program)
+    rt = OrtRuntime(src.files, threads=1)
+    rng = np.random.default_rng(0)
+    observations = [ref.sample_observation(rng) for _ in range(5)]
+    policy.reset(3)
+    ref.reset(3)
+    for obs in observations:  # same outputs, tick for tick, history included
+        got = policy.act(obs)
+        want = ref.tick(TickContext(rt), obs)
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6)
+    rep = policy.report()
+    assert rep["ticks"] == 5 and rep["stats_ms"]["p50"] > 0 and rep["budget_misses"] == 0
+    assert rep["budget_ms"] == pytest.approx(edgekit_target_budget(src.spec.hz))
+
+
+def edgekit_target_budget(hz: float) -> float:
+    from edgekit.targets import get_target
+
+    return get_target("cpu").budget_ms(hz)
+
+
+def test_a_missed_deadline_is_counted_and_reported_at_once(humanoid_artifact):
+    seen: list[tuple[float, float]] = []
+    policy = edgekit.Policy.load(
+        humanoid_artifact, budget_ms=1e-6, on_miss=lambda ms, b: seen.append((ms, b))
+    )
+    obs = policy.program.sample_observation(np.random.default_rng(0))
+    for _ in range(3):
+        policy.act(obs)
+    assert policy.misses == 3 and len(seen) == 3 and all(b == 1e-6 for _, b in seen)
+
+
+def test_bad_observations_and_runtimes_are_one_line(humanoid_artifact):
+    policy = edgekit.Policy.load(humanoid_artifact)
+    obs = policy.program.sample_observation(np.random.default_rng(0))
+    name = next(iter(obs))
+    with pytest.raises(InputSpecError, match=f"input {name!r} has shape"):
+        policy.act({**obs, name: obs[name][..., :1]})
+    with pytest.raises(InputSpecError, match="observation is missing"):
+        policy.act({})
+    with pytest.raises(BadInputError, match="runtime 'cuda'"):
+        edgekit.Policy.load(humanoid_artifact, runtime="cuda")
+    with pytest.raises(BadInputError, match="export with --format qnn"):
+        edgekit.Policy.load(humanoid_artifact, runtime="qnn")
+    with pytest.raises(BadInputError, match="Policy runs exported artifacts"):
+        edgekit.Policy.load("zoo:humanoid:tiny")
