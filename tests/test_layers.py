@@ -53,6 +53,9 @@ def test_bench_and_eval_of_an_exported_artifact_need_no_torch(humanoid_artifact,
         ["bench", str(humanoid_artifact), "--ticks", "3", "--warmup", "0", "--budget-ms", "6e4"],
         ["bench", str(humanoid_artifact), "--target", "jetson-orin-nx"],  # an estimate
         ["eval", str(reacher), "--env", "reacher", "--episodes", "1", "--teacher", "none"],
+        ["targets"],
+        ["recipe", "check", str(ROOT / "recipes" / "humanoid.yaml")],
+        ["recipe", "check", str(ROOT / "examples" / "diffusion_unet1d" / "recipe.yaml")],
     ]
     code = NO_TORCH.format(runs=runs, artifact=str(humanoid_artifact))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
