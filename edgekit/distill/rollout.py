@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -185,3 +187,17 @@ class RolloutObjective(Objective):
         for state, target in zip(self.student_states(x, cond), targets, strict=True):
             loss = loss + torch.mean((state - target) ** 2) / len(self.s_steps)
         return loss
+
+
+def result_error(got: list[np.ndarray], ref: list[np.ndarray], span: Any) -> dict[str, float]:
+    """Error in units of ``span`` (per feature, last axis), plus relative L2 and cosine."""
+    g, r = np.stack(got).astype(np.float64), np.stack(ref).astype(np.float64)
+    err = np.abs(g - r) / span
+    rel = float(np.linalg.norm(g - r)) / max(float(np.linalg.norm(r)), 1e-12)
+    cos = float(np.sum(g * r) / max(float(np.linalg.norm(g) * np.linalg.norm(r)), 1e-300))
+    return {
+        "mean_abs": float(err.mean()),
+        "max_abs": float(err.max()),
+        "rel_l2": rel,
+        "cosine": cos,
+    }

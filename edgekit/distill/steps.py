@@ -45,7 +45,7 @@ from torch import nn
 
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.denoise_block import NEEDS
-from edgekit.distill.rollout import RolloutObjective, TorchSampler
+from edgekit.distill.rollout import RolloutObjective, TorchSampler, result_error
 from edgekit.distill.train import Objective
 from edgekit.errors import BadInputError
 from edgekit.loader import TorchSource
@@ -199,19 +199,10 @@ def action_error(
     got: list[np.ndarray], ref: list[np.ndarray], params: dict[str, Any]
 ) -> dict[str, float]:
     """Chunk error in units of the action range (high - low), plus relative L2 and cosine."""
-    g, r = np.stack(got).astype(np.float64), np.stack(ref).astype(np.float64)
     span = np.asarray(params["action_high"], np.float64) - np.asarray(
         params["action_low"], np.float64
     )
-    err = np.abs(g - r) / span
-    rel = float(np.linalg.norm(g - r)) / max(float(np.linalg.norm(r)), 1e-12)
-    cos = float(np.sum(g * r) / max(float(np.linalg.norm(g) * np.linalg.norm(r)), 1e-300))
-    return {
-        "mean_abs": float(err.mean()),
-        "max_abs": float(err.max()),
-        "rel_l2": rel,
-        "cosine": cos,
-    }
+    return result_error(got, ref, span)
 
 
 # --- the student from a teacher, and its fidelity on onnxruntime ----------------------------

@@ -29,7 +29,7 @@ from torch import nn
 
 from edgekit.distill import denoise_block as db
 from edgekit.distill.config import DistillConfig
-from edgekit.distill.rollout import RolloutObjective
+from edgekit.distill.rollout import RolloutObjective, result_error
 from edgekit.distill.train import Objective
 from edgekit.errors import BadInputError
 from edgekit.loader import TorchSource
@@ -152,20 +152,6 @@ def setup(
             "training": {"teacher_steps": k, "student_steps": n, "denoise_block": index},
         },
     )
-
-
-def result_error(got: list[np.ndarray], ref: list[np.ndarray], span: Any) -> dict[str, float]:
-    """Error in units of ``span`` (per feature, last axis), plus relative L2 and cosine."""
-    g, r = np.stack(got).astype(np.float64), np.stack(ref).astype(np.float64)
-    err = np.abs(g - r) / span
-    rel = float(np.linalg.norm(g - r)) / max(float(np.linalg.norm(r)), 1e-12)
-    cos = float(np.sum(g * r) / max(float(np.linalg.norm(g) * np.linalg.norm(r)), 1e-300))
-    return {
-        "mean_abs": float(err.mean()),
-        "max_abs": float(err.max()),
-        "rel_l2": rel,
-        "cosine": cos,
-    }
 
 
 def fidelity(
