@@ -13,6 +13,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	# torch first and pinned: the CPU wheel, never an unpinned resolve that pulls CUDA.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models]'
+	# the tensorrt extra's CUDA bindings (its GPU detection is tested); tensorrt cannot install
+	$(BIN)/pip install -q -c constraints.txt cuda-bindings
 	touch $@
 
 install: $(BIN)/.installed

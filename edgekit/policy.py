@@ -76,6 +76,12 @@ class Policy:
             raise BadInputError(
                 f"{artifact}: Policy runs exported artifacts; run `edgekit export` first"
             )
+        if runtime == "ort":
+            from edgekit.bench.host import isa_conflict
+
+            wrong = isa_conflict(source)
+            if wrong:
+                raise BadInputError(f"{artifact}: {wrong}")
         prog, hz = resolve_program(source, program, {})
         tgt = get_target(target)
         budget = budget_ms if budget_ms is not None else tgt.budget_ms(hz)
@@ -140,7 +146,7 @@ def _runtime(source: OnnxSource, runtime: str, target: str, threads: int | None)
         from edgekit.bench.api import _engines
         from edgekit.runtimes import TrtRuntime
 
-        return TrtRuntime(_engines(source))
+        return TrtRuntime(*_engines(source))
     from edgekit.runtimes.htp import HtpRuntime
 
     contexts = source.origin.get("qnn_contexts")

@@ -64,3 +64,27 @@ def test_bad_observations_and_runtimes_are_one_line(humanoid_artifact):
         edgekit.Policy.load(humanoid_artifact, runtime="qnn")
     with pytest.raises(BadInputError, match="Policy runs exported artifacts"):
         edgekit.Policy.load("zoo:humanoid:tiny")
+
+
+def test_an_artifact_this_cpu_would_compute_wrongly_is_refused(tmp_path, monkeypatch):
+    """Full-range INT8 made for VNNI saturates in AVX2's kernels: Policy refuses it on such a
+    CPU (the classifier sees an AVX2-only CPUID, as on a Haswell robot computer)."""
+    import edgekit.bench.host as host
+    from edgekit.isa import classify
+    from edgekit.quantize import Int8Config, quantize
+
+    q = quantize(load("zoo:humanoid:tiny"), tmp_path / "q",
+                 Int8Config(target="cpu-x86-vnni", latency_ticks=0),
+                 "calib_data/humanoid-tiny.npz")  # fmt: skip
+    if not host.host_isa().saturates_u8s8:  # this CPU computes it right
+        edgekit.Policy.load(q.out)
+    avx2 = classify("x86_64", {"AVX2": True}, {"avx2"}, "Haswell")
+    monkeypatch.setattr(host, "host_isa", lambda: avx2)
+    with pytest.raises(BadInputError, match=r"quantized for x86-vnni .*saturate in this CPU's "
+                       r"x86-avx2 kernels; re-quantize with --target cpu"):  # fmt: skip
+        edgekit.Policy.load(q.out)
+    # an artifact made for AVX2 (7-bit weights) runs there
+    q2 = quantize(load("zoo:humanoid:tiny"), tmp_path / "q2",
+                  Int8Config(target="cpu-x86-avx2", latency_ticks=0),
+                  "calib_data/humanoid-tiny.npz")  # fmt: skip
+    edgekit.Policy.load(q2.out)

@@ -179,9 +179,9 @@ def _runtime(
     if runtime == "tensorrt":
         from edgekit.runtimes import TrtRuntime
 
-        engines = _engines(source)
+        engines, built = _engines(source)
         notes.append("TensorRT engines on this device's GPU (inputs copied in, outputs out)")
-        return TrtRuntime(engines)
+        return TrtRuntime(engines, built)
     if runtime == "torch":
         if isinstance(source, OnnxSource):
             source = _torch_twin(source)
@@ -190,8 +190,9 @@ def _runtime(
     raise BadInputError(f"--runtime {runtime!r}: expected ort, torch or tensorrt")
 
 
-def _engines(source: Source) -> dict[str, Path]:
-    """The built engines of a ``--format tensorrt --build`` artifact."""
+def _engines(source: Source) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The built engines of a ``--format tensorrt --build`` artifact, and its build record
+    (TensorRT version, GPU) that :class:`TrtRuntime` checks against the device."""
     from edgekit.artifacts import load_artifact
 
     folder = Path(source.ref)
@@ -210,7 +211,7 @@ def _engines(source: Source) -> dict[str, Path]:
     for n, e in engines.items():
         if not out[n].is_file() or sha256_file(out[n]) != e["sha256"]:
             raise BadInputError(f"{out[n]}: engine missing or changed since it was built")
-    return out
+    return out, built
 
 
 def _torch_twin(source: OnnxSource) -> TorchSource:

@@ -46,13 +46,25 @@ def isa_notes(source: Source, tgt: Target) -> list[str]:
         )
     quantized = source.checks.get("quantize", {}) if isinstance(source, OnnxSource) else {}
     made_for = (quantized.get("cpu_isa") or {}).get("made_for")
-    full_range = not quantized.get("scheme_detail", {}).get("reduce_range", True)
-    if made_for and host.saturates_u8s8 and full_range:
-        notes.append(
-            f"artifact quantized for {made_for} ({quantized.get('scheme')}): its full-range "
-            "weights saturate in this CPU's AVX2 kernels, so its outputs here are wrong; "
-            "re-quantize with --target cpu (or cpu-x86-avx2) for this CPU"
-        )
+    wrong = isa_conflict(source)
+    if wrong:
+        notes.append(f"{wrong}, so its outputs here are wrong")
     elif made_for and (made_for == ARM64) != (host.arch == "arm64"):
         notes.append(f"artifact quantized for {made_for}; this host is {host.name}")
     return notes
+
+
+def isa_conflict(source: Source) -> str | None:
+    """Why this CPU computes the artifact's INT8 wrongly (its full-range weights saturate in
+    AVX2's int16 pair sums), or None when it computes it as made."""
+    host = host_isa()
+    quantized = source.checks.get("quantize", {}) if isinstance(source, OnnxSource) else {}
+    made_for = (quantized.get("cpu_isa") or {}).get("made_for")
+    full_range = not quantized.get("scheme_detail", {}).get("reduce_range", True)
+    if not (made_for and host.saturates_u8s8 and full_range):
+        return None
+    return (
+        f"artifact quantized for {made_for} ({quantized.get('scheme')}): its full-range "
+        f"weights saturate in this CPU's {host.name} kernels; re-quantize with --target cpu "
+        "(or cpu-x86-avx2) for this CPU"
+    )

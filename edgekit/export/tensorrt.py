@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifacts import Manifest, sha256_file, staging_dir, write_manifest
-from edgekit.errors import BackendMissingError, BadInputError
+from edgekit.errors import BadInputError
+from edgekit.export.trt_build import TrtUnsupportedError
 from edgekit.gates import Gate, Gated
 from edgekit.loader import Source, TorchSource, source_info
 
@@ -39,10 +40,6 @@ FP16_KEEP_FP32 = [
     "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Softplus", "CumSum", "Range", "TopK",
 ]  # fmt: skip
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-class TrtUnsupportedError(BadInputError):
-    """Nodes TensorRT's ONNX parser cannot take (listed in the message)."""
 
 
 @dataclass
@@ -87,7 +84,9 @@ def export_tensorrt(
             f"{', '.join(p for p in PRECISIONS if p in tgt.precisions)}"
         )
     if build:
-        _require_gpu()
+        from edgekit.export.trt_build import require_gpu
+
+        require_gpu()
     out = Path(out)
     with staging_dir(out, force) as tmp:
         from edgekit.export.onnx import ensure_onnx
@@ -110,8 +109,13 @@ def export_tensorrt(
 
             model = read_onnx(path)
             static, profile = _fix_shapes(model, shapes.get(net, []))
+            _refuse_unprofiled(model, profile, f"{source.ref}: network {net!r}")
             kept: list[str] = []
-            if precision == "fp16" and not has_qdq[net]:
+            # strongly typed: the ONNX's types are the engine's precision, so the float
+            # remainder of an INT8 network (and its Q/DQ scales) goes FP16 too, else TensorRT
+            # runs every unquantized layer in FP32
+            remainder_fp16 = precision == "int8" or (precision == "fp16" and not has_qdq[net])
+            if remainder_fp16:
                 model, kept = _to_fp16(model)
             offences += [f"{net}/{o}" for o in _check(model)]
             onnx.checker.check_model(model)
@@ -124,6 +128,7 @@ def export_tensorrt(
                 "profile": profile,
                 "fp32_kept_ops": sorted(set(kept)),
                 "explicit_qdq": has_qdq[net],
+                "float_remainder": "fp16" if remainder_fp16 else "fp32",
             }
         if offences:
             raise TrtUnsupportedError(
@@ -146,7 +151,9 @@ def export_tensorrt(
             "built": False,
         }
         if build:
-            report.update(_build_engines(ready, nets, tmp))
+            from edgekit.export.trt_build import build_engines
+
+            report.update(build_engines(ready, nets, tmp))
         manifest = Manifest(
             stage="export",
             format="tensorrt",
@@ -155,10 +162,7 @@ def export_tensorrt(
             files={n: {"file": p.name, "sha256": sha256_file(p)} for n, p in ready.items()},
             checks={"tensorrt": report},
         )
-        (tmp / "build_engines.sh").write_text(
-            "#!/bin/sh\n# Build the TensorRT engines on the Jetson (same TensorRT as deployed).\n"
-            'set -e\ncd "$(dirname "$0")"\n' + "\n".join(plan["trtexec"]) + "\n"
-        )
+        (tmp / "build_engines.sh").write_text(build_script(plan["trtexec"]))
         write_manifest(tmp, manifest)
     return TrtExportResult(out, manifest, report)
 
@@ -175,22 +179,17 @@ def _check(model: Any) -> list[Any]:
     return check(model)
 
 
-def _require_gpu() -> Any:
-    from edgekit.runtimes import require
-
-    trt = require("tensorrt", "tensorrt")
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except ImportError:
-        cuda = False
-    if not cuda:
-        raise BackendMissingError(
-            "--build needs a CUDA GPU (a Jetson, or a GPU with the same TensorRT): none here; "
-            "without --build the artifact holds the build plan to run on the device"
-        )
-    return trt
+def _refuse_unprofiled(model: Any, profile: dict[str, Any], where: str) -> None:
+    """TensorRT needs an optimisation profile for every input with a dynamic dimension."""
+    for inp in model.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        dynamic = [d.dim_param or "?" for d in dims if d.dim_value <= 0]
+        if dynamic and inp.name not in profile:
+            raise BadInputError(
+                f"{where}: input {inp.name!r} has dynamic dimension(s) {', '.join(dynamic)} "
+                "and no call of the loop program feeds it, so TensorRT gets no optimisation "
+                "profile; export it with fixed shapes or call it from the model's tick"
+            )
 
 
 def _has_qdq(model: Any) -> bool:
@@ -341,45 +340,14 @@ def build_plan(source: Source, target: str, precision: str, nets: dict[str, Any]
     }
 
 
-def _build_engines(ready: dict[str, Path], nets: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Build one serialized engine per network with the tensorrt Python API."""
-    import tensorrt as trt
-    import torch
-
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    cache_path = folder / "timing.cache"
-    engines = {}
-    timing_cache = None
-    for net, path in ready.items():
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-        network = builder.create_network(flags)
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse_from_file(str(path)):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise TrtUnsupportedError(f"{path.name}: TensorRT's parser failed: {errors}")
-        config = builder.create_builder_config()
-        if timing_cache is None:
-            blob = cache_path.read_bytes() if cache_path.is_file() else b""
-            timing_cache = config.create_timing_cache(blob)
-        config.set_timing_cache(timing_cache, ignore_mismatch=False)
-        prof = nets[net]["profile"]
-        if prof and not nets[net]["static_shapes"]:
-            profile = builder.create_optimization_profile()
-            for name, p in prof.items():
-                profile.set_shape(name, p["min"], p["opt"], p["max"])
-            config.add_optimization_profile(profile)
-        serialized = builder.build_serialized_network(network, config)
-        if serialized is None:
-            raise BadInputError(f"{path.name}: TensorRT could not build an engine (see its log)")
-        engine = folder / f"{net}.engine"
-        engine.write_bytes(bytes(serialized))
-        engines[net] = {"file": engine.name, "sha256": sha256_file(engine)}
-    if timing_cache is not None:
-        cache_path.write_bytes(bytes(timing_cache.serialize()))
-    return {
-        "built": True,
-        "engines": engines,
-        "tensorrt_version": trt.__version__,
-        "gpu": torch.cuda.get_device_name(0),
-    }
+def build_script(trtexec_lines: list[str]) -> str:
+    """``build_engines.sh``: the plan's trtexec lines with JetPack's trtexec location."""
+    lines = [line.replace("trtexec ", '"$TRTEXEC" ', 1) for line in trtexec_lines]
+    return (
+        "#!/bin/sh\n# Build the TensorRT engines on the Jetson (same TensorRT as deployed).\n"
+        "# JetPack installs trtexec in /usr/src/tensorrt/bin (not on PATH); TRTEXEC overrides.\n"
+        'set -e\ncd "$(dirname "$0")"\n'
+        'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"\n'
+        + "\n".join(lines)
+        + "\n"
+    )

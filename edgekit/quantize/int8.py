@@ -94,6 +94,7 @@ def quantize_network(
         "ActivationSymmetric": scheme.activation_symmetric,
         "WeightSymmetric": scheme.weight_symmetric,
         "CalibPercentile": 99.999,
+        "QuantizeBias": scheme.quantize_bias,
     }
     if not scheme.quantize_outputs:
         extra["OpTypesToExcludeOutputQuantization"] = list(scheme.op_types)

@@ -37,6 +37,8 @@ class Scheme:
     per_channel: bool
     op_types: tuple[str, ...] = WEIGHTED_OPS
     quantize_outputs: bool = True  # False: Q/DQ on inputs of weighted ops only (TensorRT)
+    # False: biases stay float (TensorRT's DequantizeLinear takes int8/fp8 only, not int32)
+    quantize_bias: bool = True
     runs_on: str = "onnxruntime CPU"
     reduce_range: bool = False  # 7-bit weights: no int16 saturation in AVX2 U8S8 kernels
     isa: str | None = None  # the CPU ISA the scheme is made for (CPU schemes only)
@@ -82,6 +84,7 @@ TRT_S8S8 = Scheme(
     True,
     True,
     quantize_outputs=False,
+    quantize_bias=False,
     runs_on="TensorRT (strongly typed, explicit Q/DQ); checked here on the exact INT8 arithmetic",
     ort_kernels=False,
 )

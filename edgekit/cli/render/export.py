@@ -73,7 +73,8 @@ def print_tensorrt(r: TrtExportResult) -> None:
         shapes = "static shapes" if info["static_shapes"] else f"profile {info['profile']}"
         kept = ", ".join(info["fp32_kept_ops"]) or "-"
         qdq = "explicit Q/DQ" if info["explicit_qdq"] else "no Q/DQ"
-        line(f"  {net}: {info['onnx']}, {shapes}, {qdq}, kept FP32: {kept}")
+        rest = info.get("float_remainder", "fp32").upper()
+        line(f"  {net}: {info['onnx']}, {shapes}, {qdq}, float layers {rest}, kept FP32: {kept}")
     line(f"op check: passed ({rep['op_check']['source']})")
     fid = rep["fidelity"]
     if fid.get("checked"):
