@@ -113,7 +113,7 @@ def export_tensorrt(
             kept: list[str] = []
             if precision == "fp16" and not has_qdq[net]:
                 model, kept = _to_fp16(model)
-            offences += [f"{net}/{o}" for o in _check(model)]
+            offences += [f"{net}/{o}" for o in _check(model, tgt.tensorrt or "10.3")]
             onnx.checker.check_model(model)
             dst = tmp / f"{net}.trt.onnx"
             onnx.save(model, str(dst))
@@ -127,7 +127,7 @@ def export_tensorrt(
             }
         if offences:
             raise TrtUnsupportedError(
-                f"{len(offences)} node(s) TensorRT 10 cannot parse: "
+                f"{len(offences)} node(s) TensorRT {tgt.tensorrt or '10.3'} cannot parse: "
                 + "; ".join(offences[:12])
                 + (" ..." if len(offences) > 12 else "")
             )
@@ -140,7 +140,7 @@ def export_tensorrt(
             "target": tgt.name,
             "precision": precision,
             "networks": nets,
-            "op_check": {"source": _ops_source(), "passed": True},
+            "op_check": {"source": _ops_source(tgt.tensorrt or "10.3"), "passed": True},
             "fidelity": fidelity,
             "plan": plan,
             "built": False,
@@ -163,16 +163,16 @@ def export_tensorrt(
     return TrtExportResult(out, manifest, report)
 
 
-def _ops_source() -> str:
-    from edgekit.export.trt_ops import SOURCE
+def _ops_source(version: str) -> str:
+    from edgekit.export.trt_ops import source
 
-    return SOURCE
+    return source(version)
 
 
-def _check(model: Any) -> list[Any]:
+def _check(model: Any, version: str) -> list[Any]:
     from edgekit.export.trt_ops import check
 
-    return check(model)
+    return check(model, version)
 
 
 def _require_gpu() -> Any:
