@@ -117,7 +117,7 @@ def export_tensorrt(
             remainder_fp16 = precision == "int8" or (precision == "fp16" and not has_qdq[net])
             if remainder_fp16:
                 model, kept = _to_fp16(model)
-            offences += [f"{net}/{o}" for o in _check(model)]
+            offences += [f"{net}/{o}" for o in _check(model, tgt.tensorrt or "10.3")]
             onnx.checker.check_model(model)
             dst = tmp / f"{net}.trt.onnx"
             onnx.save(model, str(dst))
@@ -132,7 +132,7 @@ def export_tensorrt(
             }
         if offences:
             raise TrtUnsupportedError(
-                f"{len(offences)} node(s) TensorRT 10 cannot parse: "
+                f"{len(offences)} node(s) TensorRT {tgt.tensorrt or '10.3'} cannot parse: "
                 + "; ".join(offences[:12])
                 + (" ..." if len(offences) > 12 else "")
             )
@@ -145,7 +145,7 @@ def export_tensorrt(
             "target": tgt.name,
             "precision": precision,
             "networks": nets,
-            "op_check": {"source": _ops_source(), "passed": True},
+            "op_check": {"source": _ops_source(tgt.tensorrt or "10.3"), "passed": True},
             "fidelity": fidelity,
             "plan": plan,
             "built": False,
@@ -167,16 +167,16 @@ def export_tensorrt(
     return TrtExportResult(out, manifest, report)
 
 
-def _ops_source() -> str:
-    from edgekit.export.trt_ops import SOURCE
+def _ops_source(version: str) -> str:
+    from edgekit.export.trt_ops import source
 
-    return SOURCE
+    return source(version)
 
 
-def _check(model: Any) -> list[Any]:
+def _check(model: Any, version: str) -> list[Any]:
     from edgekit.export.trt_ops import check
 
-    return check(model)
+    return check(model, version)
 
 
 def _refuse_unprofiled(model: Any, profile: dict[str, Any], where: str) -> None:

@@ -32,6 +32,7 @@ class Target:
     notes: str = ""
     aliases: tuple[str, ...] = ()
     isa: str | None = None  # CPU targets: the ISA class it names; None = this host's
+    tensorrt: str | None = None  # Jetson targets: the TensorRT its JetPack ships, e.g. "10.3"
 
     def cpu_isa(self) -> CpuIsa:
         """The CPU ISA an artifact for this target is made for (CPU targets)."""

@@ -9,6 +9,11 @@ from edgekit.targets.base import Target
 from edgekit.targets.schemes import TRT_S8S8, Scheme
 
 _STACK = "vendor data sheets via shared/STACK.md"
+# The TensorRT each JetPack ships (the ONNX parser the op check in export/trt_ops.py follows):
+# JetPack 6.1/6.2 (Jetson Linux 36.4, Orin) ships TensorRT 10.3 with CUDA 12.6; JetPack 7.0/7.1
+# (Jetson Linux 38.x, Thor) ships TensorRT 10.13 (10.13.3) with CUDA 13.0.
+_JP6_TRT = "10.3"
+_JP7_TRT = "10.13"
 
 
 class JetsonTarget(Target):
@@ -46,8 +51,9 @@ PROFILES: tuple[Target, ...] = (
         68.0,
         ("fp32", "fp16", "int8"),
         source=_STACK,
-        notes="33 TOPS / 102 GB/s in Super mode",
+        notes="33 TOPS / 102 GB/s in Super mode; JetPack 6.2 (TensorRT 10.3)",
         aliases=("orin-nano",),
+        tensorrt=_JP6_TRT,
     ),
     JetsonTarget(
         "jetson-orin-nx",
@@ -60,7 +66,9 @@ PROFILES: tuple[Target, ...] = (
         102.4,
         ("fp32", "fp16", "int8"),
         source=_STACK,
+        notes="JetPack 6.2 (TensorRT 10.3)",
         aliases=("orin-nx",),
+        tensorrt=_JP6_TRT,
     ),
     JetsonTarget(
         "jetson-agx-orin",
@@ -73,8 +81,9 @@ PROFILES: tuple[Target, ...] = (
         204.8,
         ("fp32", "fp16", "int8"),
         source=_STACK,
-        notes="GPU alone ~85 dense INT8 TOPS",
+        notes="GPU alone ~85 dense INT8 TOPS; JetPack 6.2 (TensorRT 10.3)",
         aliases=("agx-orin",),
+        tensorrt=_JP6_TRT,
     ),
     JetsonTarget(
         "jetson-thor",
@@ -87,7 +96,8 @@ PROFILES: tuple[Target, ...] = (
         273.0,
         ("fp32", "fp16", "fp8", "int8", "fp4"),
         source=_STACK,
-        notes="FP4 2070 TFLOPS sparse",
+        notes="FP4 2070 TFLOPS sparse; JetPack 7 (TensorRT 10.13)",
         aliases=("thor",),
+        tensorrt=_JP7_TRT,
     ),
 )
