@@ -120,6 +120,17 @@ def test_qdq_scale_constant_and_per_axis_only_on_weights():
     assert not {"act_q", "act_dq", "w_q", "w_dq"} & set(found)
 
 
+def test_a_quantized_int32_bias_is_flagged():
+    b = ("b_q", np.arange(4, dtype=np.int32))
+    s4 = ("s4", np.full(4, 0.01, np.float32))
+    w = ("w", np.ones((4, 4, 3, 3), np.float32))
+    nodes = [
+        helper.make_node("DequantizeLinear", ["b_q", "s4"], ["b"], name="bias_dq", axis=0),
+        helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1]),
+    ]
+    assert "keep biases float" in _found(_model(nodes, [b, s4, w], 13))["bias_dq"]
+
+
 def test_group_normalization_21_needs_10_9():
     def gn(opset):
         node = helper.make_node("GroupNormalization", ["x", "g", "b"], ["y"], name="gn",

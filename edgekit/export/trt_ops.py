@@ -311,6 +311,14 @@ def _check_qdq(node: Any, g: _Graph, bad: Any) -> None:
         bad("zero point must be 0 (TensorRT quantization is symmetric)")
     if zp in g.values and g.values[zp].data_type == onnx.TensorProto.UINT8:
         bad("uint8 quantization; TensorRT takes int8 (signed, symmetric) Q/DQ")
+    x = node.input[0]
+    if (
+        node.op_type == "DequantizeLinear"
+        and x in g.values
+        and g.values[x].data_type in (onnx.TensorProto.INT32, onnx.TensorProto.UINT32)
+    ):
+        bad("int32 input (a quantized bias); TensorRT dequantizes int8/fp8/int4 only: keep "
+            "biases float")  # fmt: skip
     scale = node.input[1] if len(node.input) > 1 else ""
     if scale not in g.folded:
         bad("scale must be a build-time constant (an initializer or Constant)")
