@@ -1,11 +1,12 @@
 # edgekit: `make demo` runs the main job on the built-in default, `make test` runs the checks.
 # Both create the virtualenv and install everything on a fresh machine.
 VENV   ?= .venv
+ROBOT  ?= .venv-robot
 PYTHON ?= python3
 BIN     = $(VENV)/bin
 OUT    ?= out
 
-.PHONY: install demo test lint qemu bench clean
+.PHONY: install robot demo test lint qemu bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,18 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(BIN)/.installed
+
+# The robot side as a robot installs it: the base package (+ the simulator eval needs), no torch.
+# tests/test_robot_venv.py runs bench, eval and edgekit.Policy in it on artifacts the full
+# environment exported.
+$(ROBOT)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(ROBOT)
+	$(ROBOT)/bin/pip install -q --upgrade pip
+	$(ROBOT)/bin/pip install -q -c constraints.txt -e '.[sim]'
+	@! $(ROBOT)/bin/python -c "import torch" 2>/dev/null || { echo "torch in $(ROBOT)"; exit 1; }
+	touch $@
+
+robot: $(ROBOT)/.installed
 
 # Run the humanoid recipe on the zoo's default whole-body controller: INT8 for the QCS6490
 # NPU (HTP simulator), QNN context binaries, then the 50 Hz budget on this CPU (measured) and
@@ -40,8 +53,8 @@ qemu:
 	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; } \
 	  || echo "note: qemu-user not installed: the AVX2 INT8 kernel check will be skipped"
 
-test: lint qemu
-	$(BIN)/pytest -q
+test: lint qemu robot
+	EDGEKIT_ROBOT_PYTHON=$(ROBOT)/bin/python $(BIN)/pytest -q
 
 # Speed targets: run by hand on an idle machine; results go in the README.
 bench: install
@@ -53,4 +66,4 @@ bench: install
 	$(BIN)/python benchmarks/token_vla.py
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ROBOT) $(OUT) .pytest_cache .mypy_cache .ruff_cache
