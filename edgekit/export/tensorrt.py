@@ -4,19 +4,19 @@ Everything before the engine runs anywhere (and in CI):
 
 * **TensorRT-ready ONNX** per network: FP16 by converting the graph's float tensors to FP16
   while numerically fragile ops (normalisations, reductions, Softmax, exp/log/pow/erf,
-  Softplus) stay FP32 with casts around them, graph inputs/outputs kept FP32; INT8 only as the
-  explicit symmetric Q/DQ that ``edgekit quantize --target jetson-*`` writes (an artifact
-  without Q/DQ is refused); shapes fixed to the ones the loop program feeds, or an
+  Softplus) stay FP32 with casts around them, graph inputs/outputs kept FP32; INT8 only as
+  the explicit symmetric Q/DQ that ``edgekit quantize --target jetson-*`` writes (an artifact
+  without Q/DQ is refused), its float remainder and Q/DQ scales FP16 as well; shapes fixed to the ones the loop program feeds, or an
   optimisation profile (min/opt/max) where a network is called with several shapes.
-* **Op-support check** against TensorRT 10's ONNX parser (:mod:`edgekit.export.trt_ops`),
-  failing before the device with every offending node.
+* **Op-support check** against the ONNX parser of the target's TensorRT version
+  (:mod:`edgekit.export.trt_ops`), failing before the device with every offending node.
 * **Build plan**: the exact ``trtexec`` line per network (strongly typed: the ONNX's types
   decide the precision) and the equivalent ``edgekit export ... --build``.
 
 The engine build itself (``--build``) uses the ``tensorrt`` Python API (builder, ONNX parser,
 strongly typed network, optimisation profiles, timing cache) and needs ``tensorrt`` and a CUDA
-GPU (exit 3 otherwise). Engines are specific to the TensorRT version and the GPU: the manifest
-records both.
+GPU (exit 3 otherwise; :mod:`edgekit.export.trt_build`). Engines are specific to the TensorRT
+version and the GPU: the manifest records both.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def targets(
             [
                 t.name,
                 t.device,
-                t.runtime,
+                f"{t.runtime} {t.tensorrt}" if t.tensorrt else t.runtime,
                 fmt(t.int8_tops),
                 fmt(t.fp16_tflops),
                 fmt(t.memory_gbs),
