@@ -6,8 +6,9 @@ Everything before the engine runs anywhere (and in CI):
   while numerically fragile ops (normalisations, reductions, Softmax, exp/log/pow/erf,
   Softplus) stay FP32 with casts around them, graph inputs/outputs kept FP32; INT8 only as
   the explicit symmetric Q/DQ that ``edgekit quantize --target jetson-*`` writes (an artifact
-  without Q/DQ is refused), its float remainder and Q/DQ scales FP16 as well; shapes fixed to the ones the loop program feeds, or an
-  optimisation profile (min/opt/max) where a network is called with several shapes.
+  without Q/DQ is refused), its float remainder and Q/DQ scales FP16 as well; shapes fixed
+  to the ones the loop program feeds, or an optimisation profile (min/opt/max) where a
+  network is called with several shapes.
 * **Op-support check** against the ONNX parser of the target's TensorRT version
   (:mod:`edgekit.export.trt_ops`), failing before the device with every offending node.
 * **Build plan**: the exact ``trtexec`` line per network (strongly typed: the ONNX's types
