@@ -56,6 +56,8 @@ class BenchReport(Gated):
     warmup: int
     notes: list[str] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)  # every timed tick, in order
+    warmup_ms: list[float] = field(default_factory=list)  # the warm-up ticks (not in stats)
+    planning_ticks: list[int] | None = None  # ticks that ran the networks (None: every tick)
 
     @property
     def gates(self) -> list[Gate]:
@@ -91,6 +93,8 @@ class BenchReport(Gated):
             "budget": {"ms": self.budget_ms, "gate": self.gate, "source": self.budget_source},
             "stats_ms": self.stats.to_dict(),
             "samples_ms": self.samples_ms,
+            "warmup_samples_ms": self.warmup_ms,
+            "planning_ticks": self.planning_ticks,
             "stages": [s.__dict__ for s in self.stages],
             "verdict": "pass" if self.passed else "fail",
             "environment": environment(),
@@ -292,6 +296,8 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
         warmup=warmup,
         notes=notes,
         samples_ms=[float(x) / 1e6 for x in samples.tick_ns],
+        warmup_ms=[float(x) / 1e6 for x in samples.warmup_ns],
+        planning_ticks=None if samples.planned.all() else np.flatnonzero(samples.planned).tolist(),
     )
 
 

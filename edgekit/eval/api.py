@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from edgekit.errors import BadInputError
 from edgekit.eval.config import EvalConfig
 from edgekit.eval.envs import get_task
 from edgekit.eval.runner import PolicyEval, rollout
+from edgekit.eval.stats import paired_comparison
 from edgekit.gates import Gate, Gated, lower_bound
 from edgekit.loader import Source, load
 from edgekit.models import get_binding
@@ -31,21 +33,29 @@ class EvalResult(Gated):
         t = self.teacher.success_rate
         return self.candidate.success_rate / t if t > 0 else None
 
+    @cached_property
+    def paired(self) -> dict[str, Any] | None:
+        """Teacher vs candidate on the same seeded episodes (:mod:`edgekit.eval.stats`)."""
+        return paired_comparison(self.teacher, self.candidate) if self.teacher else None
+
     @property
     def gates(self) -> list[Gate]:
         limit, cfg = self.config.min_success_ratio, self.config
         if limit is None:
             return []
         teacher = self.teacher.success_rate if self.teacher else 0.0
+        paired = self.paired
+        # The gate is the ratio; the paired test is evidence next to it, never the verdict.
+        significance = f"; paired on the same seeds: {paired['summary']}" if paired else ""
         return [
             lower_bound(
                 "eval", "task", "success_ratio", self.ratio, limit,
                 f"{cfg.episodes} seeded closed-loop episodes each, onnxruntime, Wilson 95% "
-                "intervals in the stage report",
+                f"intervals in the stage report{significance}",
                 name=f"eval: {cfg.env} success ratio to teacher >= {limit:g}",
                 message=f"success ratio {_fmt(self.ratio)} (candidate "
                 f"{self.candidate.success_rate:.2f} vs teacher {teacher:.2f}) < "
-                f"--min-success-ratio {limit:g}",
+                f"--min-success-ratio {limit:g}" + (f"; {paired['summary']}" if paired else ""),
             )
         ]  # fmt: skip
 
@@ -80,6 +90,7 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
     cand = rollout(source, task, episodes, seed, program)
     ref = rollout(teacher_src, task, episodes, seed, program) if teacher_src else None
     result = EvalResult(cand, ref, {}, config)
+    paired = result.paired
     result.report = {
         "report": "edgekit.eval",
         "task": {
@@ -96,7 +107,13 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
         "candidate": cand.to_dict(),
         "teacher": ref.to_dict() if ref else None,
         "success_ratio": result.ratio,
-        "gate": {"min_success_ratio": min_success_ratio, "passed": result.passed},
+        "paired": paired,
+        "gate": {
+            "min_success_ratio": min_success_ratio,
+            "passed": result.passed,
+            # reported next to the ratio gate; it does not decide the verdict
+            "significance": paired["summary"] if paired else None,
+        },
     }
     return result
 

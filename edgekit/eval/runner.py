@@ -10,7 +10,6 @@ the simulator and the program's noise with ``seed + i``, so two runs are identic
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.eval.envs import Task
+from edgekit.eval.stats import clopper_pearson, t_interval, wilson
 from edgekit.loader import Source
 from edgekit.models import get_binding
 
@@ -54,16 +54,16 @@ class PolicyEval:
         return wilson(self.successes, len(self.episodes))
 
     @property
+    def success_ci_exact(self) -> tuple[float, float]:
+        return clopper_pearson(self.successes, len(self.episodes))
+
+    @property
     def return_mean(self) -> float:
         return float(np.mean([e.ret for e in self.episodes])) if self.episodes else 0.0
 
     @property
     def return_ci(self) -> tuple[float, float]:
-        r = np.asarray([e.ret for e in self.episodes], np.float64)
-        if r.size < 2:
-            return (float(r.mean()), float(r.mean())) if r.size else (0.0, 0.0)
-        half = 1.96 * float(r.std(ddof=1)) / math.sqrt(r.size)
-        return float(r.mean()) - half, float(r.mean()) + half
+        return t_interval([e.ret for e in self.episodes])
 
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.success_ci
@@ -75,24 +75,16 @@ class PolicyEval:
             "success_rate": self.success_rate,
             "success_ci95": [lo, hi],
             "success_ci_method": "Wilson score interval",
+            "success_ci95_exact": list(self.success_ci_exact),
+            "success_ci_exact_method": "Clopper-Pearson (exact binomial)",
             "return_mean": self.return_mean,
             "return_ci95": [rlo, rhi],
+            "return_ci_method": "Student t interval of the mean (n - 1 degrees of freedom)",
             "tick_p50_ms": float(np.median(self.tick_ms)) if self.tick_ms else None,
             "tick_p99_ms": float(np.percentile(self.tick_ms, 99)) if self.tick_ms else None,
             "tick_timing": "measured: each tick of the closed loop on this host's CPU",
             "per_episode": [asdict(e) for e in self.episodes],
         }
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate k/n (sound at 0/n and n/n)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rollout(

@@ -7,7 +7,7 @@ call, the host maths in between and post-processing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 
 import numpy as np
@@ -22,6 +22,9 @@ class TickSamples:
     stage_ns: dict[str, np.ndarray]  # stage -> (n,)
     calls: dict[str, int]  # stage (network or host step) -> entries in the last tick
     planned: np.ndarray  # (n,) bool: the tick called a network (not only an action queue)
+    warmup_ns: np.ndarray = field(
+        default_factory=lambda: np.empty(0, np.int64)
+    )  # warm-up, not in stats
 
     @property
     def planning_ns(self) -> np.ndarray:
@@ -70,9 +73,10 @@ def time_ticks(
     observations = [program.sample_observation(rng) for _ in range(pool)]
     check_first_tick(program, runtime, observations[0])
     ctx = TickContext(runtime)
+    warmup_ns = np.empty(warmup, dtype=np.int64)  # kept for the tick-index plot, not the stats
     for i in range(warmup):
         ctx.clear()
-        program.tick(ctx, observations[i % pool])
+        _, warmup_ns[i] = timed_tick(program, ctx, observations[i % pool])
     program.reset(seed)  # timed ticks start an episode: the first one plans (chunk queues)
     tick_ns = np.empty(ticks, dtype=np.int64)
     planned = np.zeros(ticks, dtype=bool)
@@ -86,4 +90,4 @@ def time_ticks(
             if stage not in stage_ns:
                 stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
             stage_ns[stage][i] = ns
-    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls}, planned)
+    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls}, planned, warmup_ns)

@@ -189,12 +189,13 @@ def run(
 
 
 def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
-    """report.json, junit.xml, summary.md and latency-<target>.png in ``out`` (atomic)."""
-    from edgekit.run.plot import write_latency_plots
+    """report.json, junit.xml, summary.md and the plots (:func:`edgekit.run.plot.write_plots`:
+    latency-<target>.png, ticks-<target>.png, stages.png, variants.png) in ``out`` (atomic)."""
+    from edgekit.run.plot import write_plots
     from edgekit.run.reports import junit_xml, markdown_summary
 
     try:
-        plots = write_latency_plots(report, out)
+        plots = write_plots(report, out)
     except ModuleNotFoundError as e:  # the plots extra is not installed: the rest still ships
         if (e.name or "").partition(".")[0] != "matplotlib":
             raise

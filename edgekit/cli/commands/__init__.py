@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from edgekit.cli.commands.bench import bench
+from edgekit.cli.commands.compare import compare
 from edgekit.cli.commands.distill import distill
 from edgekit.cli.commands.eval import eval_cmd
 from edgekit.cli.commands.export import export
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("quantize")(quantize)
     app.command("bench")(bench)
+    app.command("compare")(compare)
     app.command("eval")(eval_cmd)
     app.add_typer(recipe_app, name="recipe")
     app.command("run")(run_recipe)

@@ -51,6 +51,8 @@ def print_bench(r: BenchReport) -> None:
             ]
         ],
     )
+    if s.ci95:
+        line(s.ci_text())
     table(
         "per stage (per tick)",
         ["stage", "kind", "calls", "p50 ms", "mean ms", "share"],

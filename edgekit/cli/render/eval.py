@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.cli.render import table, verdict
+from edgekit.cli.render import line, table, verdict
 
 if TYPE_CHECKING:
     from edgekit.eval.api import EvalResult
@@ -39,6 +39,20 @@ def print_eval(result: EvalResult) -> None:
          "tick p50 ms (measured)"],
         rows,
     )  # fmt: skip
+    paired = rep.get("paired")
+    if paired:
+        ret = paired["return"]
+        lo, hi = ret["difference_ci95"]
+        tests = ", ".join(
+            f"{name} p={ret[key]:.3g}"
+            for name, key in (("paired t", "t_test_p"), ("Wilcoxon", "wilcoxon_p"))
+            if ret[key] is not None
+        )
+        line(f"paired on the same {paired['episodes']} seeds: success {paired['summary']}")
+        line(
+            f"paired return difference (candidate - teacher) {ret['mean_difference']:.2f} "
+            f"[{lo:.2f}, {hi:.2f}] (t interval)" + (f", {tests}" if tests else "")
+        )
     ratio = result.ratio
     gate = rep["gate"]["min_success_ratio"]
     text = "success ratio " + ("n/a" if ratio is None else f"{ratio:.3f}")
