@@ -51,6 +51,9 @@ def test_shipped_schemas_are_the_generated_ones():
     for kind in KINDS:
         assert shipped(kind) == schema_of(kind)
         assert schema_path(kind).parent == ROOT / "edgekit" / "reports" / "schemas"
+
+
+def test_shipped_schemas_are_json_schemas():
     jsonschema = pytest.importorskip("jsonschema")
     for kind in KINDS:
         jsonschema.Draft202012Validator.check_schema(shipped(kind))
@@ -63,7 +66,10 @@ def test_a_report_that_drifts_from_its_schema_is_refused():
         validate(broken)
     with pytest.raises(ValueError, match="not an edgekit report tag"):
         validate({**report, "schema": "edgekit.bench/0"})
-    jsonschema = pytest.importorskip("jsonschema")
+    try:
+        import jsonschema
+    except ImportError:
+        return
     assert not jsonschema.Draft202012Validator(shipped("bench")).is_valid(broken)
 
 
