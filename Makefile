@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 OUT    ?= out
 
-.PHONY: install robot demo test lint qemu bench clean
+.PHONY: install robot demo test lint qemu bench clean schemas
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ lint: install
 	$(BIN)/ruff format --check edgekit tests benchmarks calib_data
 	$(BIN)/mypy edgekit
 	PYTHONPATH=. $(BIN)/lint-imports
+	$(BIN)/python -m edgekit.reports.schemas --check
+
+# Regenerate the report family's JSON Schemas (edgekit/reports/schemas/*.schema.json) from
+# the pydantic models in edgekit/reports/models.py; tests/test_report_schema.py checks they match.
+schemas: install
+	$(BIN)/python -m edgekit.reports.schemas
 
 # qemu-user lets tests/test_isa.py run the INT8 kernels of an AVX2-only x86 CPU on any x86 host
 # (apt-get, as root; elsewhere that check runs only on an AVX2 host and says so).

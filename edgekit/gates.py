@@ -124,7 +124,10 @@ class Gate:
     """One limit one figure was held to.
 
     ``kind``: latency, fidelity or task; ``evidence``: measured or estimated (None: skipped);
-    ``method``: how the figure was obtained; ``message``: why it failed (empty when it passed).
+    ``method``: how the figure was obtained; ``message``: why it failed, or why it was skipped
+    (empty when it passed); ``seconds``: the time of the work behind it, where a run timed it
+    (JUnit's ``time``; None: not timed). Its dict is the report family's gate record
+    (:class:`edgekit.reports.models.GateRecord`).
     """
 
     id: str
@@ -140,6 +143,7 @@ class Gate:
     method: str
     message: str = ""
     target: str | None = None
+    seconds: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -160,7 +164,15 @@ class Gated:
     def passed(self) -> bool:
         return all(g.passed for g in self.gates)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a reader should know although no gate failed (a compressed variant slower
+        than its reference...): printed before the verdict, and in the report."""
+        return []
+
     def to_dict(self) -> dict[str, Any]:
+        """The report: the family's envelope (:mod:`edgekit.reports.envelope`), then the
+        verb's own keys."""
         raise NotImplementedError
 
     @property

@@ -48,7 +48,8 @@ def test_default_budget_follows_loop_rate(cli, humanoid_artifact, tmp_path):
     assert rep["verdict"] == ("pass" if r.code == 0 else "fail")
     assert rep["loop"] == {"hz": 200.0, "period_ms": 5.0}
     assert rep["budget"]["ms"] == pytest.approx(4.0)  # 5 ms period x 0.8 headroom
-    assert rep["stats_ms"]["deadline_ms"] == 5.0
+    # misses are counted against the budget the verdict holds, not the bare period
+    assert rep["stats_ms"]["deadline_ms"] == pytest.approx(4.0)
 
 
 def test_target_not_here_is_estimated_and_labelled(cli, humanoid_artifact, tmp_path):

@@ -167,7 +167,7 @@ def test_width_depth_student_for_every_kind(cli, tmp_path, kind):
     assert [n.to_dict() for n in art.manifest.spec.networks] == [
         n.to_dict() for n in teacher.spec.networks
     ]
-    assert "whole-tick fidelity" in r.out and "verdict: PASS" in r.out
+    assert "whole-tick fidelity" in r.out and "verdict: no gate set" in r.out
 
 
 def test_training_makes_the_student_closer(tmp_path):

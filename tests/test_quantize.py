@@ -11,6 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgekit.isa import host_isa
+from edgekit.reports.envelope import ENVELOPE_KEYS
 from edgekit.targets import get_target
 from edgekit.zoo import ZOO
 
@@ -44,7 +45,10 @@ def test_int8_every_kind(cli, tmp_path, kind):
     out = tmp_path / "q"
     m = json.loads((out / "edgekit.json").read_text())
     rep = m["checks"]["quantize"]
-    assert m["stage"] == "quantize" and rep == json.loads((tmp_path / "r.json").read_text())
+    written = json.loads((tmp_path / "r.json").read_text())  # the report envelope, then the body
+    assert written["schema"] == "edgekit.quantize/1"
+    body = {k: v for k, v in written.items() if k not in ENVELOPE_KEYS}
+    assert m["stage"] == "quantize" and rep == body
     # the `cpu` scheme: 7-bit weights on x86 (right on AVX2 and VNNI alike), 8-bit on ARM64
     scheme = get_target("cpu").int8_schemes()[0]
     assert rep["precision"] == "int8" and rep["scheme"] == scheme.name

@@ -34,7 +34,7 @@ def _report(variant: str = "pass") -> dict[str, Any]:
     samples = np.random.default_rng(0).lognormal(np.log(0.4), 0.1, 200)
     stats = {k: float(np.percentile(samples, q)) for k, q in (("p50", 50), ("p90", 90))}
     stats |= {"p99": float(np.percentile(samples, 99)), "max": float(samples.max())}
-    stats |= {"mean": float(samples.mean()), "std": float(samples.std())}
+    stats |= {"mean": float(samples.mean()), "std": float(samples.std()), "n": 200}
     gates = [
         _gate("fidelity.quantize", "fidelity", "quantize: whole-tick rel-L2 <= 5%", "quantize",
               None, metric="rel_l2", value=0.018, limit=0.05, unit="ratio",
@@ -163,11 +163,12 @@ def test_schema_rejects_invalid_junit(schema):
 def test_markdown_failed_run():
     md = markdown_summary(_report("fail"))
     assert md.splitlines()[0] == "### ❌ edgekit run humanoid-qcs6490: 1 of 3 gates failed"
-    assert "| target | budget | statistic | value | evidence | verdict |" in md
+    header = "| target | budget | statistic | value | ticks over budget | evidence | verdict |"
+    assert header in md
     assert "| stage | metric | value | limit | verdict |" in md
     assert "| stage | status | seconds | summary | artifact |" in md
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
-    assert "| measured |" in rows["cpu"] and "21.3 ms" in rows["cpu"]
+    assert "| measured |" in rows["cpu"] and "21.3 ms" in rows["cpu"] and "| 0/200 |" in rows["cpu"]
     assert "❌ failed: p99 21.3 ms > 16 ms" in rows["cpu"]
     assert "| estimated |" in rows["qcs6490"] and "~0.9 ms" in rows["qcs6490"]
     assert "✅ passed" in rows["qcs6490"]
@@ -179,7 +180,8 @@ def test_markdown_failed_run():
 def test_markdown_passed_skipped_and_plot_links():
     md = markdown_summary(_report("pass"), plots={"cpu": "latency-cpu.png"})
     assert md.startswith("### ✅ edgekit run humanoid-qcs6490: all 3 gates passed")
-    assert "![cpu latency](latency-cpu.png)" in md
+    # linked by name (an uploaded artifact), not embedded: a step summary cannot show it
+    assert "- cpu: [latency-cpu.png](latency-cpu.png)" in md and "![" not in md
 
     skipped = _report("skip")
     skipped.update(passed=False, exit_code=1)
@@ -255,3 +257,41 @@ def test_import_does_not_load_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_junit_times_are_the_gates_seconds_and_a_skip_says_why(schema):
+    report = _report("skip")
+    report["gates"][0]["seconds"] = 4.2  # the quantize stage's time
+    report["gates"][1]["seconds"] = 0.35  # the cpu target's bench
+    report["gates"][-1].update(metric=None, limit=None)  # a skipped gate as the runner writes it
+    text = junit_xml(report)
+    schema.validate(text)
+    root = ET.fromstring(text)
+    times = {c.get("name"): c.get("time") for c in root.iter("testcase")}
+    assert times["quantize: whole-tick rel-L2 <= 5%"] == "4.200"
+    assert times["cpu: p99 tick <= 16 ms"] == "0.350"
+    assert times["qcs6490: tick <= 16 ms (estimated)"] == "0.000"  # not timed
+    out = _case(root, "jetson-orin-nx: p99 tick <= 16 ms").findtext("system-out")
+    assert "skipped: not run: the quantize stage failed" in out and "None" not in out
+    assert "metric:" not in out
+
+
+def test_markdown_mermaid_chart_of_every_target_with_a_figure():
+    report = _report("skip")
+    md = markdown_summary(report)
+    block = md.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
+    stats = report["targets"]["cpu"]["stats_ms"]
+    assert block[0] == "xychart-beta"
+    assert block[2].strip() == 'x-axis ["cpu", "qcs6490 (est.)"]'  # jetson: skipped, no figure
+    assert block[4].strip() == f"bar [{round(stats['p99'], 4):g}, 0.9]"
+    assert block[5].strip() == f"bar [{round(stats['p50'], 4):g}, 0.9]"
+    assert block[6].strip() == "line [16, 16]"
+    assert "line: the budget" in md and "| ticks over budget |" in md
+
+
+def test_markdown_says_no_gate_set_and_lists_warnings():
+    report = _report("pass")
+    report.update(gates=[], targets={}, warnings=["quantize: the int8 model is SLOWER ..."])
+    md = markdown_summary(report)
+    assert md.startswith("### ✅ edgekit run humanoid-qcs6490: no gate set")
+    assert "- ⚠️ quantize: the int8 model is SLOWER ..." in md and "```mermaid" not in md

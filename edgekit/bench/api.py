@@ -14,8 +14,8 @@ import numpy as np
 
 from edgekit.bench.config import BenchConfig
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
-from edgekit.bench.host import environment, isa_notes
-from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
+from edgekit.bench.host import isa_notes
+from edgekit.bench.report import budget_warnings, model_info, write_report
 from edgekit.bench.stats import LatencyStats
 from edgekit.errors import BadInputError, EdgekitError
 from edgekit.gates import Gate, Gated, upper_bound
@@ -23,6 +23,7 @@ from edgekit.loader import OnnxSource, Source, TorchSource, load
 from edgekit.loop import LoopProgram
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
+from edgekit.reports.envelope import envelope
 from edgekit.runtimes import OrtRuntime, TorchRuntime, default_threads
 from edgekit.spec import ProgramSpec
 from edgekit.targets import Target, get_target, why_not_measurable
@@ -75,9 +76,12 @@ class BenchReport(Gated):
             )
         ]  # fmt: skip
 
+    @property
+    def warnings(self) -> list[str]:
+        return budget_warnings(self.budget_ms, self.hz)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": REPORT_SCHEMA,
+        body = {
             "report": "edgekit.bench",
             "model": self.model,
             "target": self.target.to_dict(),
@@ -96,10 +100,9 @@ class BenchReport(Gated):
             "warmup_samples_ms": self.warmup_ms,
             "planning_ticks": self.planning_ticks,
             "stages": [s.__dict__ for s in self.stages],
-            "verdict": "pass" if self.passed else "fail",
-            "environment": environment(),
             "notes": self.notes,
         }
+        return envelope("bench", body, self.gates, warnings=self.warnings)
 
     def write_json(self, path: str | Path) -> None:
         write_report(path, self.to_dict())
@@ -280,7 +283,8 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
                 "chunk queue executes the others): p50 is a queued tick, p99/max a planning one"
             )
         settings = rt.settings()
-    stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=1000.0 / rate)
+    # misses are ticks over the budget the verdict holds (not the bare loop period)
+    stats = LatencyStats.from_ns(samples.tick_ns, deadline_ms=budget)
     stages = _stage_rows(prog, samples.stage_ns, samples.tick_ns, samples.calls)
     return BenchReport(
         model=model_info(source, prog),

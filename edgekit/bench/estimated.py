@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.bench.report import REPORT_SCHEMA, model_info, write_report
+from edgekit.bench.report import budget_warnings, model_info, write_report
 from edgekit.errors import BadInputError, GateFailed
 from edgekit.gates import Gate, Gated, upper_bound
 from edgekit.loader import Source, TorchSource
@@ -53,11 +53,14 @@ class EstimateReport(Gated):
             )
         ]  # fmt: skip
 
-    def to_dict(self) -> dict[str, Any]:
-        from edgekit.bench.host import environment
+    @property
+    def warnings(self) -> list[str]:
+        return budget_warnings(self.budget_ms, self.hz)
 
-        return {
-            "schema_version": REPORT_SCHEMA,
+    def to_dict(self) -> dict[str, Any]:
+        from edgekit.reports.envelope import envelope
+
+        body = {
             "report": "edgekit.bench",
             "model": self.model,
             "target": self.target.to_dict(),
@@ -73,10 +76,9 @@ class EstimateReport(Gated):
                 "source": self.budget_source,
             },
             "estimate": self.estimate.to_dict(),
-            "verdict": "pass" if self.passed else "fail",
-            "environment": environment(),
             "notes": self.notes,
         }
+        return envelope("bench", body, self.gates, warnings=self.warnings)
 
     def write_json(self, path: str | Path) -> None:
 

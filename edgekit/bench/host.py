@@ -1,38 +1,15 @@
-"""What a report says of the machine that measured it: CPU, ISA class and flags, versions,
-and notes when the host's ISA is not the one an artifact or target names."""
+"""What a report says of the machine that measured it: CPU, ISA class and flags, versions
+(:func:`environment`, which lives with the report envelope in :mod:`edgekit.reports`), and
+notes when the host's ISA is not the one an artifact or target names."""
 
 from __future__ import annotations
 
-import os
-import platform
-from pathlib import Path
-from typing import Any
-
-from edgekit.artifacts import versions
 from edgekit.isa import ARM64, host_isa
 from edgekit.loader import OnnxSource, Source
-from edgekit.runtimes import default_threads
+from edgekit.reports.envelope import environment
 from edgekit.targets import Target
 
-
-def environment() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "host": platform.node(),
-        "os": f"{platform.system()} {platform.release()}",
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": default_threads(),
-        "cpu_isa": host_isa().to_dict(),
-        "versions": versions(),
-    }
+__all__ = ["environment", "isa_conflict", "isa_notes"]
 
 
 def isa_notes(source: Source, tgt: Target) -> list[str]:

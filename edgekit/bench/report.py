@@ -1,5 +1,5 @@
-"""What every bench report shares, measured or estimated: its schema tag, the model facts, the
-atomic JSON writer."""
+"""What every bench report shares, measured or estimated: the model facts, the budget's
+warnings, the atomic JSON writer (the envelope and schema tag: :mod:`edgekit.reports`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from edgekit.destinations import write_text_atomic
 from edgekit.loader import Source
 from edgekit.loop import LoopProgram
 
-REPORT_SCHEMA = 1
+
+def budget_warnings(budget_ms: float, hz: float) -> list[str]:
+    """A budget longer than the loop period: a tick within it still overruns the loop."""
+    period = 1000.0 / hz
+    if budget_ms <= period:
+        return []
+    return [
+        f"budget {budget_ms:.2f} ms is longer than the loop period {period:.2f} ms at "
+        f"{hz:g} Hz: a tick within budget still overruns the loop"
+    ]
 
 
 def model_info(source: Source, prog: LoopProgram) -> dict[str, Any]:

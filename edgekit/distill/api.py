@@ -49,6 +49,7 @@ from edgekit.gates import Gate, Gated
 from edgekit.loader import Source, TorchSource, load, source_info
 from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
+from edgekit.reports.envelope import envelope, speed_warnings
 from edgekit.spec import ProgramSpec
 
 SYNTHETIC_N = 128  # observations generated for `--data synthetic` (25% held out)
@@ -91,8 +92,14 @@ class DistillResult(Gated):
             gate = replace(gate, message=f"{text} --max-error {budget}" + (why and f" ({why})"))
         return [gate]
 
+    @property
+    def warnings(self) -> list[str]:
+        """The student's tick measured slower than the teacher's (where speed was measured)."""
+        return speed_warnings(self.report.get("latency"), "student", "teacher")
+
     def to_dict(self) -> dict[str, Any]:
-        return self.report
+        """The report (``checks.distill`` of the artifact) in the report envelope."""
+        return envelope("distill", self.report, self.gates, warnings=self.warnings)
 
 
 def distill(

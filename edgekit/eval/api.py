@@ -60,7 +60,9 @@ class EvalResult(Gated):
         ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return self.report
+        from edgekit.reports.envelope import envelope
+
+        return envelope("eval", self.report, self.gates)
 
 
 def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResult:

@@ -61,7 +61,10 @@ class ExportResult(Gated):
         ]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "manifest": self.manifest.to_dict()}
+        from edgekit.reports.envelope import envelope
+
+        body = {"format": "onnx", "out": str(self.out), "manifest": self.manifest.to_dict()}
+        return envelope("export", body, self.gates)
 
 
 def ensure_onnx(source: Source, work: Path, tick_checks: int = 0) -> dict[str, Path]:

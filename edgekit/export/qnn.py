@@ -70,7 +70,11 @@ class QnnExportResult(Gated):
         return gates
 
     def to_dict(self) -> dict[str, Any]:
-        return self.report
+        """The report (``checks.qnn`` of the artifact) in the report envelope."""
+        from edgekit.reports.envelope import envelope
+
+        body = {"format": "qnn", "out": str(self.out), **self.report}
+        return envelope("export", body, self.gates)
 
 
 def export_qnn(

@@ -58,7 +58,11 @@ class TrtExportResult(Gated):
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        return self.report
+        """The report (``checks.tensorrt`` of the artifact) in the report envelope."""
+        from edgekit.reports.envelope import envelope
+
+        body = {"format": "tensorrt", "out": str(self.out), **self.report}
+        return envelope("export", body, self.gates)
 
 
 def export_tensorrt(

@@ -41,6 +41,7 @@ from edgekit.models import build_program
 from edgekit.quantize.config import Int8Config, QuantizeConfig
 from edgekit.quantize.context import Context, Outcome
 from edgekit.quantize.handlers import HANDLERS
+from edgekit.reports.envelope import envelope, speed_warnings
 from edgekit.runtimes import OrtRuntime, default_threads
 from edgekit.targets import Target, get_target
 
@@ -88,8 +89,15 @@ class QuantizeResult(Gated):
             gate = replace(gate, message=f"fidelity gate missed: {gate.message}")
         return [gate]
 
+    @property
+    def warnings(self) -> list[str]:
+        """The quantized tick measured slower than FP32's (where speed was measured)."""
+        label = f"{self.report.get('precision', 'quantized')} model"
+        return speed_warnings(self.report.get("latency"), label, "FP32 model")
+
     def to_dict(self) -> dict[str, Any]:
-        return self.report
+        """The report (``checks.quantize`` of the artifact) in the report envelope."""
+        return envelope("quantize", self.report, self.gates, warnings=self.warnings)
 
 
 def quantize(

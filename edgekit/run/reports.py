@@ -5,7 +5,10 @@ are pure apart from the ``write_*`` helpers. Each gate becomes one JUnit test ca
 tools (Jenkins xunit, GitLab, GitHub test reporters) show a failed budget as a failed test.
 The XML follows the Jenkins xunit-plugin ``junit-10.xsd`` (a copy is in tests/data), which is
 stricter than most readers: ``<testcase>`` takes no ``<properties>`` and ``<testsuites>`` no
-``skipped`` count, so per-gate evidence goes into the test case's ``<system-out>``.
+``skipped`` count, so per-gate evidence goes into the test case's ``<system-out>``. A test
+case's ``time`` is the gate's ``seconds`` (its target's bench, or its stage's share); a skipped
+case says why. The Markdown carries a Mermaid chart of the targets' ticks vs their budgets,
+which GitHub renders in a step summary (the PNG plots are linked by name, as artifacts).
 """
 
 from __future__ import annotations
@@ -53,23 +56,42 @@ def _count(gates: list[dict[str, Any]], status: str) -> int:
 
 def _gate_details(gate: dict[str, Any]) -> str:
     unit = gate.get("unit")
+    if gate.get("status") == "skipped":  # nothing was measured: say why, not "metric: None"
+        lines = [
+            f"gate: {gate.get('id', '')}",
+            f"skipped: {gate.get('message') or 'not run'}",
+            f"stage: {gate.get('stage') or ''}",
+            f"target: {gate.get('target') or ''}",
+            f"limit: {_with_unit(gate.get('limit'), unit)}",
+        ]
+        return _clean("\n".join(lines))
     lines = [
         f"gate: {gate.get('id', '')}",
         f"stage: {gate.get('stage') or ''}",
         f"target: {gate.get('target') or ''}",
-        f"metric: {gate.get('metric', '')}",
+        f"metric: {gate.get('metric') or ''}",
         f"value: {_with_unit(gate.get('value'), unit)}",
         f"limit: {_with_unit(gate.get('limit'), unit)}",
         f"unit: {unit or ''}",
-        f"evidence: {gate.get('evidence', '')}",
-        f"method: {gate.get('method', '')}",
+        f"evidence: {gate.get('evidence') or ''}",
+        f"method: {gate.get('method') or ''}",
     ]
     if gate.get("evidence") == "estimated":
         # A CI reader skimming test output must not mistake a roofline estimate for a timing.
         lines.insert(0, "ESTIMATED, not measured on the target")
+    if gate.get("seconds") is not None:
+        lines.append(f"seconds: {gate['seconds']:.3f}")
     if gate.get("message"):
         lines.append(f"message: {gate['message']}")
     return _clean("\n".join(lines))
+
+
+def _seconds(value: Any) -> str:
+    """A JUnit ``time``: seconds, never negative, 0 when the work was not timed."""
+    try:
+        return f"{max(float(value or 0.0), 0.0):.3f}"
+    except (TypeError, ValueError):
+        return "0.000"
 
 
 def junit_xml(report: dict[str, Any]) -> str:
@@ -86,7 +108,7 @@ def junit_xml(report: dict[str, Any]) -> str:
     failures, skipped = _count(gates, "failed"), _count(gates, "skipped")
     # Anything that is neither passed, failed nor skipped means the gate could not be judged.
     errors = sum(1 for g in gates if g.get("status") not in ("passed", "failed", "skipped"))
-    seconds = f"{max(float(report.get('seconds') or 0.0), 0.0):.3f}"
+    seconds = _seconds(report.get("seconds"))
     counts = {"tests": str(len(gates)), "failures": str(failures), "errors": str(errors)}
 
     root = ET.Element("testsuites", {"name": "edgekit", **counts, "time": seconds})
@@ -95,6 +117,8 @@ def junit_xml(report: dict[str, Any]) -> str:
     host = (report.get("environment") or {}).get("host")
     if host:
         suite.set("hostname", _clean(host))
+    if report.get("created"):
+        suite.set("timestamp", _clean(str(report["created"]).removesuffix("Z")))
 
     recipe = report.get("recipe") or {}
     props = ET.SubElement(suite, "properties")
@@ -102,13 +126,14 @@ def junit_xml(report: dict[str, Any]) -> str:
         ET.SubElement(
             props, "property", {"name": f"recipe.{key}", "value": _clean(recipe.get(key))}
         )
-    for key in ("model", "out", "edgekit", "exit_code"):
+    for key in ("schema", "model", "out", "edgekit", "exit_code"):
         ET.SubElement(props, "property", {"name": key, "value": _clean(report.get(key))})
 
     for gate in gates:
-        # time 0: a gate only compares numbers; charging the stage's seconds to each of its
-        # gates would multiply them in CI totals (the stage times are in the Markdown summary).
-        attrs = {"name": _clean(gate.get("name") or gate.get("id") or "gate"), "time": "0"}
+        # the time of the work behind the gate: its target's bench, or its stage's seconds
+        # (shared among the stage's gates, so CI totals add up); a skipped gate took none
+        case_name = _clean(gate.get("name") or gate.get("id") or "gate")
+        attrs = {"name": case_name, "time": _seconds(gate.get("seconds"))}
         attrs["classname"] = f"edgekit.{name}.{_clean(gate.get('kind') or 'gate')}"
         case = ET.SubElement(suite, "testcase", attrs)
         status, message = gate.get("status"), _clean(gate.get("message"))
@@ -117,7 +142,7 @@ def junit_xml(report: dict[str, Any]) -> str:
             attrs = {"message": message or f"{default} over the limit", "type": "GateFailed"}
             ET.SubElement(case, "failure", attrs).text = _gate_details(gate)
         elif status == "skipped":
-            ET.SubElement(case, "skipped", {"message": message or "skipped"})
+            ET.SubElement(case, "skipped", {"message": message or "not run"})
         elif status != "passed":
             attrs = {"message": message or f"gate status {status!r}", "type": "GateError"}
             ET.SubElement(case, "error", attrs).text = _gate_details(gate)
@@ -173,6 +198,8 @@ def _headline(report: dict[str, Any], gates: list[dict[str, Any]]) -> str:
     ok = bool(report.get("passed")) and failed == 0
     if failed:
         verdict = f"{failed} of {len(gates)} gates failed"
+    elif ok and not gates:
+        verdict = "no gate set"
     elif ok:
         verdict = f"all {len(gates)} gates passed" if not skipped else "passed"
     else:
@@ -215,10 +242,14 @@ def markdown_summary(report: dict[str, Any], plots: dict[str, str] | None = None
         evidence = g.get("evidence") or entry.get("evidence") or "n/a"
         if evidence == "estimated" and g.get("value") is not None:
             value = f"~{value}"  # an estimate reads as approximate even out of context
-        target, metric = g.get("target"), g.get("metric")
-        latency.append([target, _with_unit(budget, "ms"), metric, value, evidence, _verdict(g)])
-    header = ["target", "budget", "statistic", "value", "evidence", "verdict"]
+        target, metric = g.get("target"), g.get("metric") or "-"
+        stats, misses = entry.get("stats_ms") or {}, entry.get("deadline_misses")
+        over = "-" if misses is None or not stats.get("n") else f"{misses}/{stats['n']}"
+        row = [target, _with_unit(budget, "ms"), metric, value, over, evidence, _verdict(g)]
+        latency.append(row)
+    header = ["target", "budget", "statistic", "value", "ticks over budget", "evidence", "verdict"]
     lines += _section("Latency", header, latency)
+    lines += mermaid_latency(targets)
 
     fidelity = []
     for g in (g for g in gates if g.get("kind") == "fidelity"):
@@ -240,11 +271,63 @@ def markdown_summary(report: dict[str, Any], plots: dict[str, str] | None = None
         stages.append([s.get("stage"), s.get("status"), seconds, s.get("summary") or "", artifact])
     lines += _section("Stages", ["stage", "status", "seconds", "summary", "artifact"], stages)
 
-    if plots:
-        lines += ["#### Latency plots", ""]
-        lines += [f"![{t} latency]({f})" for t, f in plots.items()]
+    warnings = [str(w) for w in report.get("warnings") or []]
+    if warnings:
+        lines += ["#### Warnings", "", *(f"- ⚠️ {_cell(w)}" for w in warnings), ""]
+
+    if plots:  # linked by name, not embedded: a step summary cannot show a file of the run
+        lines += ["#### Latency plots (PNG, in the run folder / uploaded artifacts)", ""]
+        lines += [f"- {t}: [{f}]({f})" for t, f in plots.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _mermaid_number(x: float) -> str:
+    """A plain decimal (mermaid's parser takes no exponent): 4 decimals, trailing zeros cut."""
+    text = f"{x:.4f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def mermaid_latency(targets: dict[str, Any]) -> list[str]:
+    """A Mermaid ``xychart-beta`` of each target's tick (p99 and p50 bars; an estimate, which
+    has no distribution, as both) and its budget (a line), which GitHub renders in a step
+    summary or a PR comment; [] when no target has a figure."""
+    names, p99, p50, budgets = [], [], [], []
+    for name, entry in targets.items():
+        stats, est = entry.get("stats_ms") or {}, entry.get("estimated_ms")
+        if stats.get("p50") is not None and stats.get("p99") is not None:
+            names.append(str(name))
+            p99.append(float(stats["p99"]))
+            p50.append(float(stats["p50"]))
+        elif est is not None:
+            names.append(f"{name} (est.)")
+            p99.append(float(est))
+            p50.append(float(est))
+        else:
+            continue
+        budgets.append(entry.get("budget_ms"))
+    if not names:
+        return []
+    top = max(p99 + [float(b) for b in budgets if b is not None]) * 1.15 or 1.0
+    labels = ", ".join('"' + n.replace('"', "'") + '"' for n in names)
+
+    def series(xs: list[float]) -> str:
+        return "[" + ", ".join(_mermaid_number(x) for x in xs) + "]"
+
+    chart = [
+        "```mermaid",
+        "xychart-beta",
+        '    title "Whole-tick latency (ms) vs budget"',
+        f"    x-axis [{labels}]",
+        f'    y-axis "ms" 0 --> {_mermaid_number(top)}',
+        f"    bar {series(p99)}",
+        f"    bar {series(p50)}",
+    ]
+    if all(b is not None for b in budgets):
+        chart.append(f"    line {series([float(b) for b in budgets])}")
+    key = "bars: tick p99 (behind) and p50 (in front), ms; line: the budget"
+    key += "; (est.): a roofline estimate, no distribution"
+    return ["#### Tick latency vs budget", "", *chart, "```", "", f"_{key}._", ""]
 
 
 def write_markdown(

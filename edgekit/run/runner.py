@@ -28,11 +28,12 @@ from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
 from edgekit.eval.config import EvalConfig
 from edgekit.export.config import OnnxExport
+from edgekit.reports.envelope import schema_tag
 from edgekit.run.recipe_file import load_recipe, recipe_hash
 from edgekit.run.schema import Recipe, RecipeError
 from edgekit.run.stages import STAGE_RUNNERS, bench_targets, latency_gate, run_eval, stage_entry
 
-RUN_SCHEMA = "edgekit.run/1"
+RUN_SCHEMA = schema_tag("run")  # edgekit.run/1: the report family's envelope, edgekit.reports
 Event = Callable[[str, dict[str, Any]], None]  # (event, details): stage-start, stage-end
 
 
@@ -127,8 +128,7 @@ def run(
     emit = on_event or (lambda event, details: None)
     t_start = time.perf_counter()
 
-    report: dict[str, Any] = {
-        "schema": RUN_SCHEMA,
+    report: dict[str, Any] = {  # the body; the envelope (schema, gates, verdict) goes around it
         "recipe": {
             "name": recipe.name,
             "path": str(path) if path else None,
@@ -166,20 +166,22 @@ def run(
             gates = []
             error, error_at = e, i
         entry["seconds"] = time.perf_counter() - t0
+        _time_gates(gates, entry["seconds"])
         report["stages"].append(entry)
         report["gates"] += gates
         emit("stage-end", entry)
 
     failed = [g for g in report["gates"] if g["status"] == "failed"]
     from edgekit import __version__
-    from edgekit.bench.host import environment
+    from edgekit.reports.envelope import envelope
 
-    report["passed"] = error is None and not failed and not state.blocked
-    report["exit_code"] = error.exit_code if error else (EXIT_OK if report["passed"] else EXIT_GATE)
+    passed = error is None and not failed and not state.blocked
+    report["exit_code"] = error.exit_code if error else (EXIT_OK if passed else EXIT_GATE)
     report["error"] = str(error) if error else None
     report["seconds"] = time.perf_counter() - t_start
     report["edgekit"] = __version__
-    report["environment"] = environment()
+    warnings = [f"{s['stage']}: {w}" for s in report["stages"] for w in s.get("warnings", [])]
+    report = envelope("run", report, report["gates"], passed=passed, warnings=warnings)
     files = write_reports(report, out) if reports else {}
     result = RunResult(out, report, files)
     if error is not None:
@@ -294,6 +296,7 @@ class RunState:
             record.get("summary", ""),
             record.get("report", {}),
         )
+        entry["warnings"] = list(record.get("warnings", []))
         return entry, gates
 
 
@@ -310,6 +313,14 @@ def _cached(record_path: Path, key: str, folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, EdgekitError):
         return None
     return dict(record)
+
+
+def _time_gates(gates: list[dict[str, Any]], seconds: float) -> None:
+    """Charge a stage's seconds to the gates it judged and did not time itself (shared, so
+    the JUnit cases add up to the stage); a skipped gate took no time."""
+    untimed = [g for g in gates if g.get("seconds") is None and g["status"] != "skipped"]
+    for g in untimed:
+        g["seconds"] = seconds / len(untimed)
 
 
 def _skipped_stage(i: int, stage: Any, why: str) -> dict[str, Any]:

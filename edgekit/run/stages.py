@@ -7,6 +7,7 @@ artifact and which target that artifact is for.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,7 +73,8 @@ def run_distill(state: RunState, stage: DistillConfig, folder: Path) -> dict[str
     )
     summary = f"{what}: {METRIC_NAMES.get(metric, metric)} {value:.3g}" + _speed(res.report)
     return {"summary": summary, "report": res.report, "gates": _gates(res),
-            "artifact_written": res.written, "for_target": None}  # fmt: skip
+            "artifact_written": res.written, "for_target": None,
+            "warnings": res.warnings}  # fmt: skip
 
 
 def run_quantize(state: RunState, stage: QuantizeStage, folder: Path) -> dict[str, Any]:
@@ -95,7 +97,8 @@ def run_quantize(state: RunState, stage: QuantizeStage, folder: Path) -> dict[st
     )
     return {"summary": summary, "report": res.report, "gates": _gates(res),
             "artifact_written": res.written,
-            "for_target": None if tgt.family == "cpu" else tgt.name}  # fmt: skip
+            "for_target": None if tgt.family == "cpu" else tgt.name,
+            "warnings": res.warnings}  # fmt: skip
 
 
 def _gates(result: Gated) -> list[dict[str, Any]]:
@@ -194,8 +197,9 @@ def bench_targets(
     from edgekit.bench import bench
     from edgekit.bench.estimated import EstimateRefused, EstimateReport
 
-    gates, targets, lines = [], {}, []
+    gates, targets, lines, warnings = [], {}, [], []
     for name, spec in state.recipe.targets.items():
+        t0 = time.perf_counter()
         model, where = artifact_for(state, name)
         state.emit("bench-target", {"target": name, "artifact": where})
         try:
@@ -203,12 +207,15 @@ def bench_targets(
             report = bench(model, stage.model_copy(update=per_target))
         except EstimateRefused as e:  # require_measured on a target that is not here
             gate = latency_gate(name, None, spec.budget_ms, why=str(e))
-            gates.append({**gate, "status": "failed", "evidence": "estimated"})
+            seconds = time.perf_counter() - t0
+            gates.append({**gate, "status": "failed", "evidence": "estimated", "seconds": seconds})
             targets[name] = _no_latency(spec.budget_ms, where)
             lines.append(f"{name}: refused to estimate")
             continue
         gate = latency_gate(name, report, spec.budget_ms)
+        gate["seconds"] = time.perf_counter() - t0  # this target's bench (JUnit time)
         gates.append(gate)
+        warnings += [f"{name}: {w}" for w in report.warnings]
         if isinstance(report, EstimateReport):
             targets[name] = {**_no_latency(report.budget_ms, where), "gate": "estimate",
                              "evidence": "estimated", "estimated_ms": report.tick_ms,
@@ -225,6 +232,7 @@ def bench_targets(
             }
         lines.append(f"{name} {gate['value']:.3g} ms {gate['evidence']}")
     entry = stage_entry(i, stage, "ran", None, "", "; ".join(lines), {})
+    entry["warnings"] = warnings
     return entry, gates, targets
 
 
@@ -278,4 +286,5 @@ def stage_entry(
         "settings": stage.model_dump(mode="json"),
         "summary": summary,
         "report": report,
+        "warnings": [],
     }

@@ -49,15 +49,28 @@ def line(text: str) -> None:
     console().print(text, markup=False, highlight=False) if not plain() else print(text)
 
 
-def verdict(passed: bool, text: str) -> None:
-    """The last line of a report: plain in CI, bold green/red on a terminal."""
+def verdict(passed: bool, text: str, *, gated: bool = True) -> None:
+    """The last line of a report: plain in CI, bold green/red on a terminal. ``gated``
+    False (nothing was held to a limit) reads ``no gate set``, never PASS."""
     word = "PASS" if passed else "FAIL"
+    style = "bold green" if passed else "bold red"
+    if passed and not gated:
+        word, style = "no gate set", "bold yellow"
     if plain():
         print(f"verdict: {word}  {text}")
     else:
-        style = "bold green" if passed else "bold red"
         Console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
         Console().print(text, markup=False, highlight=False)
+
+
+def warning_lines(items: Sequence[str]) -> None:
+    """One ``warning:`` line each, before the verdict (the result's ``warnings``)."""
+    for text in items:
+        if plain():
+            print(f"warning: {text}")
+        else:
+            Console().print("[bold yellow]warning:[/bold yellow] ", end="")
+            Console().print(text, markup=False, highlight=False)
 
 
 def si(n: float, unit: str = "") -> str:
@@ -91,5 +104,5 @@ def budget_text(error: float, fidelity: dict[str, Any], budget: Any) -> str:
     for key, label in (("token_agreement", "token"), ("choice_agreement", "choice")):
         if fidelity.get(key) is not None:
             parts.append(f"{label} agreement {fidelity[key] * 100:.1f}%")
-    gate = "(no gate)" if budget is None else f"vs --max-error {budget}"
+    gate = "(set --max-error to gate it)" if budget is None else f"vs --max-error {budget}"
     return f"{', '.join(parts)} {gate}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.cli.render import line, table, verdict
+from edgekit.cli.render import line, table, verdict, warning_lines
 
 if TYPE_CHECKING:
     from edgekit.bench.api import BenchReport
@@ -37,7 +37,7 @@ def print_bench(r: BenchReport) -> None:
     )
     table(
         "whole-tick latency (ms)",
-        ["p50", "p90", "p99", "max", "mean", "std", "jitter p99-p50", "deadline misses"],
+        ["p50", "p90", "p99", "max", "mean", "std", "jitter p99-p50", "ticks over budget"],
         [
             [
                 f"{s.p50:.3f}",
@@ -47,7 +47,7 @@ def print_bench(r: BenchReport) -> None:
                 f"{s.mean:.3f}",
                 f"{s.std:.3f}",
                 f"{s.jitter:.3f}",
-                f"{s.deadline_misses}/{s.n} at {r.hz:g} Hz ({s.deadline_ms:.1f} ms)",
+                f"{s.deadline_misses}/{s.n} > {s.deadline_ms:.2f} ms",
             ]
         ],
     )
@@ -70,9 +70,11 @@ def print_bench(r: BenchReport) -> None:
     )
     for note in r.notes:
         line(f"note: {note}")
+    warning_lines(r.warnings)
     verdict(
         r.passed,
-        f"{r.gate} {s.stat(r.gate):.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source})",
+        f"{r.gate} {s.stat(r.gate):.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source}; "
+        f"loop period {1000.0 / r.hz:.2f} ms at {r.hz:g} Hz)",
     )
 
 
@@ -104,9 +106,11 @@ def print_estimate(r: EstimateReport) -> None:
     )
     for note in r.notes:
         line(f"note: {note}")
+    warning_lines(r.warnings)
     verdict(
         r.passed,
-        f"ESTIMATED tick {r.tick_ms:.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source})",
+        f"ESTIMATED tick {r.tick_ms:.3f} ms vs budget {r.budget_ms:.2f} ms ({r.budget_source}; "
+        f"loop period {1000.0 / r.hz:.2f} ms at {r.hz:g} Hz)",
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from edgekit.cli.render import fidelity_cells, line, plain, si, table, verdict
+from edgekit.cli.render import fidelity_cells, line, plain, si, table, verdict, warning_lines
 
 if TYPE_CHECKING:
     from edgekit.distill.api import DistillResult
@@ -79,7 +79,7 @@ def print_distill(r: DistillResult) -> None:
                     "tick p50 (MEASURED, ms)",
                     f"{lat['teacher_p50_ms']:.3f}",
                     f"{lat['student_p50_ms']:.3f}",
-                    f"{lat['speedup']:.2f}x faster",
+                    _speed(lat["speedup"]),
                 ]
             ]
             if lat.get("measured")
@@ -122,7 +122,14 @@ def print_distill(r: DistillResult) -> None:
     if r.config.max_error is not None:
         text += f" vs --max-error {r.config.max_error}"
     else:
-        text += " (no gate)"
+        text += " (set --max-error to gate it)"
     if r.out is not None and r.passed:
         text += f"; wrote {r.out}"
-    verdict(r.passed, text)
+    warning_lines(r.warnings)
+    verdict(r.passed, text, gated=bool(r.gates))
+
+
+def _speed(speedup: float | None) -> str:
+    if not speedup:
+        return "-"
+    return f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x SLOWER"

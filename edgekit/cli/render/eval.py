@@ -58,4 +58,6 @@ def print_eval(result: EvalResult) -> None:
     text = "success ratio " + ("n/a" if ratio is None else f"{ratio:.3f}")
     if gate is not None:
         text += f" (gate >= {gate:g})"
-    verdict(result.passed, text)
+    else:
+        text += " (set --min-success-ratio to gate it)"
+    verdict(result.passed, text, gated=bool(result.gates))

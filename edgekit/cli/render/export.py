@@ -60,10 +60,13 @@ def print_qnn(r: QnnExportResult) -> None:
     )
     line("latency: not measured (the HTP simulator's time is not device latency)")
     st = rep["strict"]
-    verdict(
-        st["passed"] or not st["enabled"],
-        "; ".join(st["problems"]) or f"no CPU fallback, worst rel-L2 {fid['worst_rel_l2']:.2%}",
-    )
+    fallback = sum(len(v) for v in rep["cpu_fallback"].values())
+    text = "; ".join(st["problems"]) if not r.passed else (
+        f"{fallback} node(s) on CPU, worst rel-L2 {fid['worst_rel_l2']:.2%}"
+    )  # fmt: skip
+    if not r.gates:
+        text += " (set --max-error or --strict to gate it)"
+    verdict(r.passed, text, gated=bool(r.gates))
 
 
 def print_tensorrt(r: TrtExportResult) -> None:

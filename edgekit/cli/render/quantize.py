@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.cli.render import budget_text, fidelity_cells, line, table, verdict
+from edgekit.cli.render import budget_text, fidelity_cells, line, table, verdict, warning_lines
 
 if TYPE_CHECKING:
     from edgekit.quantize.api import QuantizeResult
@@ -50,4 +50,5 @@ def print_quantize(r: QuantizeResult) -> None:
                 f"HTP placement {net}: {p.get('qnn_nodes')} of {p.get('total_nodes')} nodes on "
                 f"QNN, {len(fb)} fell back to CPU" + (f": {fb}" if fb else "")
             )
-    verdict(r.passed, budget_text(r.error, fid, r.config.max_error))
+    warning_lines(r.warnings)
+    verdict(r.passed, budget_text(r.error, fid, r.config.max_error), gated=bool(r.gates))

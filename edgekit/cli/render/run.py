@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from edgekit.cli.render import line, plain, table, verdict
+from edgekit.cli.render import line, plain, table, verdict, warning_lines
 
 if TYPE_CHECKING:
     from edgekit.run.runner import RunResult
@@ -98,4 +98,5 @@ def print_run(result: RunResult) -> None:
     text = f"{len(rep['gates'])} gate(s), {n_failed} failed, in {rep['seconds']:.1f} s" + (
         f"; stopped: {rep['error']}" if rep.get("error") else ""
     )
-    verdict(bool(rep["passed"]), text)
+    warning_lines(rep.get("warnings") or [])
+    verdict(bool(rep["passed"]), text, gated=bool(rep["gates"]))
