@@ -168,7 +168,7 @@ def test_heartbeat_when_no_task_runs_and_in_timed_sections():
         assert sink.beat()
     assert out.getvalue().splitlines()[1:] == [
         "[edgekit] bench: timing 200 ticks ...",
-        "[edgekit] bench: timing (1m02s)",
+        "[edgekit] bench: timing 200 ticks (31s)",
         "[edgekit] bench: timing 200 ticks done (0.0s)",
     ]
 

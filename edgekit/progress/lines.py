@@ -44,6 +44,12 @@ def status(task: Task) -> str:
     return f"{text} {task.info}" if task.info else text
 
 
+def _within(text: str) -> str:
+    """``text`` after the path of the task running now (a timed section inside a step)."""
+    tasks = active()
+    return f"{tasks[-1].path}: {text}" if tasks else text
+
+
 def stderr_stream() -> IO[str]:
     """A stream on the process's stderr that stays there while fd 2 is redirected (native
     output captured) or ``sys.stderr`` is swapped (a library's output swallowed)."""
@@ -76,6 +82,7 @@ class LineSink(Sink):
         self.stream: IO[str] | None = None if quiet else (stream or stderr_stream())
         self.started = clock()
         self.last_line = self.started
+        self._timed = ("", self.started)  # the timed section running: what, since when
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,11 +124,12 @@ class LineSink(Sink):
 
     def pause(self, text: str) -> None:
         super().pause(text)
-        self.line(f"{text} ...")
+        self._timed = (text, self.clock())
+        self.line(f"{_within(text)} ...")
 
     def resume(self, text: str, seconds: float) -> None:
         super().resume(text, seconds)
-        self.line(f"{text} done ({duration(seconds)})")
+        self.line(f"{_within(text)} done ({duration(seconds)})")
 
     # --- lines and the heartbeat -------------------------------------------------------------
 
@@ -139,11 +147,14 @@ class LineSink(Sink):
 
     def heartbeat_text(self) -> str:
         """What the command is doing now: the innermost task's path and status."""
+        now = self.clock()
+        if self.paused and timing():
+            text, since = self._timed
+            return f"{_within(text)} ({duration(now - since)})"
         tasks = active()
         if tasks:
             return f"{tasks[-1].path} {status(tasks[-1])}"
-        what = "timing" if timing() else "working"
-        return f"{what} ({duration(self.clock() - self.started)})"
+        return f"working ({duration(now - self.started)})"
 
     def beat(self, now: float | None = None) -> bool:
         """Write a heartbeat line if ``interval`` seconds passed since the last line."""

@@ -20,6 +20,8 @@ In a command::
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +44,7 @@ def make_sink(
 ) -> Sink | None:
     """The sink for ``command``: None when quiet, lines in CI or when ``stream`` (default: a
     copy of stderr) is not a terminal, else the live display."""
-    if quiet:
+    if quiet or os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
         return None
     out = stream or stderr_stream()
     if _in_ci() or not _isatty(out):
@@ -53,14 +55,19 @@ def make_sink(
 @contextmanager
 def shown(command: str, quiet: bool = False) -> Iterator[Sink | None]:
     """Show the library's progress for the ``with`` block (see the module doc)."""
-    sink = make_sink(command, quiet)
-    if sink is None:
-        with progress.use(None):
-            yield None
-        return
-    assert isinstance(sink, (LineSink, LiveSink))
-    with sink, progress.use(sink):
-        yield sink
+    out = None if quiet else stderr_stream()
+    sink = make_sink(command, quiet, out)
+    try:
+        if sink is None:
+            with progress.use(None):
+                yield None
+            return
+        assert isinstance(sink, (LineSink, LiveSink))
+        with sink, progress.use(sink):
+            yield sink
+    finally:
+        if out is not None and out is not sys.stderr:
+            out.close()
 
 
 def _isatty(stream: IO[str]) -> bool:
