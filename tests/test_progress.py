@@ -144,6 +144,7 @@ def test_heartbeat_after_interval_with_a_fake_clock():
     assert lines[1] == "[edgekit] quantize: calibrating denoiser 12/32 (1m05s)"
     assert lines[2].startswith("[edgekit] quantize: calibrating denoiser 12/32 (1m35s")
     assert lines[-1] == "[edgekit] quantize: calibrating denoiser done 12/32 (1m35s)"
+    assert [duration(s) for s in (0.42, 12.4, 65, 3725)] == ["0.4s", "12s", "1m05s", "1h02m"]
 
 
 def test_heartbeat_thread_writes_at_least_every_interval():
@@ -196,10 +197,6 @@ def test_quiet_prints_nothing(capfd):
         with progress.task("step"):
             progress.note("nothing")
     assert capfd.readouterr() == ("", "")
-
-
-def test_duration_format():
-    assert [duration(s) for s in (0.42, 12.4, 65, 3725)] == ["0.4s", "12s", "1m05s", "1h02m"]
 
 
 # --- the steady ETA ---------------------------------------------------------------------------
