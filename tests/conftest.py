@@ -16,7 +16,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 class CliResult:
     code: int
     out: str
-    err: str
+    err: str  # stderr without the progress lines (``[edgekit] ...``, CI mode): errors, warnings
+    progress: str = ""  # the progress lines
 
 
 @pytest.fixture
@@ -35,7 +36,10 @@ def cli(capsys, monkeypatch):
         except SystemExit as e:
             code = int(e.code or 0)
         captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
+        lines = captured.err.splitlines(keepends=True)
+        shown = "".join(x for x in lines if x.startswith("[edgekit] "))
+        err = "".join(x for x in lines if not x.startswith("[edgekit] "))
+        return CliResult(code, captured.out, err, shown)
 
     return run
 

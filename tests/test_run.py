@@ -207,7 +207,8 @@ def test_json_to_stdout_and_quiet(tmp_path, cli):
     quiet = cli("run", path, "--out", tmp_path / "run", "--quiet")
     assert quiet.code == 0 and quiet.out == "" and quiet.err == ""
     loud = cli("run", path, "--out", tmp_path / "run")
-    assert "[1/3] quantize" in loud.out and "cached" in loud.out and "verdict: PASS" in loud.out
+    assert "verdict: PASS" in loud.out and "[edgekit]" not in loud.out  # progress: stderr
+    assert "[edgekit] run: [1/3] quantize done" in loud.progress and "cached" in loud.progress
 
 
 # --- malformed recipes -----------------------------------------------------------------------

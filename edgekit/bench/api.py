@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.bench.config import BenchConfig
 from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_bench
 from edgekit.bench.host import isa_notes
@@ -272,7 +273,8 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
             return estimate_bench(source, tgt, prog, rate, budget, budget_source, precision, seed)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
-        rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
+        with progress.task(f"loading the model on {runtime}"):
+            rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
         if runtime == "ort":
             notes += isa_notes(source, tgt)
         with _blame_overrides(loop_params):

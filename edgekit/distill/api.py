@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress as show
 from edgekit.artifacts import (
     Manifest,
     check_out_dir,
@@ -128,6 +129,9 @@ def distill(
     check_resume(out, resume, force)
     ctx = distmod.init()
     try:
+        if not ctx.is_main:  # one process reports: rank 0
+            with show.use(None):
+                return _distill(teacher, out, config, data, ctx, force, resume, progress)
         return _distill(teacher, out, config, data, ctx, force, resume, progress)
     finally:
         distmod.shutdown(ctx)
@@ -158,7 +162,8 @@ def _distill(
         )
     pname, pspec = _teacher_program(source, config)
     program = build_program(pspec)
-    observations, data_info = _observations(data, program, config)
+    with show.task("loading observations"):
+        observations, data_info = _observations(data, program, config)
     split = max(1, round(len(observations) * (1 - config.holdout)))
     if split >= len(observations):
         raise InputSpecError(
@@ -171,20 +176,29 @@ def _distill(
 
     from edgekit.distill import outputs, steps, steps_declared
 
-    live = progress is not None and ctx.is_main  # held-out error on the progress bar
-    if config.mode == "steps":
-        mode = steps_declared if pspec.name == "tick" else steps
-        objective, student_src, how, extra = mode.setup(
-            source, pname, pspec, train_obs, config, holdout_obs if live else []
-        )
-    else:
-        objective, student_src, how, extra = outputs.setup(
-            source, train_obs, config, holdout_obs if live else []
-        )
+    # held-out error on the progress display, when one is shown
+    live = (progress is not None or show.sink() is not None) and ctx.is_main
+    with show.task("building the student and the teacher's targets"):
+        if config.mode == "steps":
+            mode = steps_declared if pspec.name == "tick" else steps
+            objective, student_src, how, extra = mode.setup(
+                source, pname, pspec, train_obs, config, holdout_obs if live else []
+            )
+        else:
+            objective, student_src, how, extra = outputs.setup(
+                source, train_obs, config, holdout_obs if live else []
+            )
     settings = _settings_hash(source, student_src, config, data_info)
     ckpt = checkpoint_dir(out)
 
     def on_step(done: int, metrics: dict[str, float]) -> None:
+        held = metrics.get("holdout", held_out[-1] if held_out else None)
+        if "holdout" in metrics:
+            held_out.append(metrics["holdout"])
+        info = f"loss {metrics.get('loss', 0):.4g}"
+        if held is not None:
+            info += f"  held-out {held * 100:.2f}%"
+        bar.update(completed=done, info=info)
         if progress is not None:
             progress("train", done, config.steps, metrics)
 
@@ -202,16 +216,18 @@ def _distill(
     if not resume and ctx.is_main:  # --force: the earlier run's checkpoint is discarded now
         shutil.rmtree(ckpt, ignore_errors=True)
     t_train = time.perf_counter()
-    result = train(
-        objective,
-        tcfg,
-        ctx,
-        ckpt_dir=ckpt,
-        resume=resume,
-        settings_hash=settings,
-        progress=on_step,
-        eval_every=max(1, config.steps // 20) if live else 0,
-    )
+    held_out: list[float] = []
+    with show.task("training", total=config.steps) as bar:
+        result = train(
+            objective,
+            tcfg,
+            ctx,
+            ckpt_dir=ckpt,
+            resume=resume,
+            settings_hash=settings,
+            progress=on_step,
+            eval_every=max(1, config.steps // 20) if live else 0,
+        )
     train_s = time.perf_counter() - t_train
     close = getattr(objective, "close", None)
     if close is not None:
@@ -327,20 +343,23 @@ def _finish(
     threads = default_threads()
     with tempfile.TemporaryDirectory(prefix="edgekit-distill-") as tmpdir:
         work = Path(tmpdir)
-        t_exp = export_onnx(source, work / "teacher", check_parity=False)
-        s_exp = export_onnx(student, work / "student", seed=config.seed)
+        with show.task("teacher"):
+            t_exp = export_onnx(source, work / "teacher", check_parity=False)
+        with show.task("student"):
+            s_exp = export_onnx(student, work / "student", seed=config.seed)
         t_files = {n: t_exp.out / e["file"] for n, e in t_exp.manifest.files.items()}
         s_files = {n: s_exp.out / e["file"] for n, e in s_exp.manifest.files.items()}
         t_rt = OrtRuntime(t_files, threads=threads)
         s_rt = OrtRuntime(s_files, threads=threads)
-        if config.mode == "steps" and student.spec.program.name == "tick":
-            fid = steps_declared.fidelity(
-                source, student, pname, t_rt, s_rt, holdout, config.seed, config.denoise_block
-            )
-        elif config.mode == "steps":
-            fid = steps.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
-        else:
-            fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)
+        with show.task(f"fidelity, student vs teacher, on {len(holdout)} held-out observations"):
+            if config.mode == "steps" and student.spec.program.name == "tick":
+                fid = steps_declared.fidelity(
+                    source, student, pname, t_rt, s_rt, holdout, config.seed, config.denoise_block
+                )
+            elif config.mode == "steps":
+                fid = steps.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
+            else:
+                fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)
         report["fidelity"] = fid
         report["latency"] = latency(source, student, pname, t_rt, s_rt, config, threads)
         budget = config.max_error

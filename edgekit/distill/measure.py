@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.distill.config import DistillConfig
 from edgekit.loader import TorchSource
 from edgekit.models import build_program
@@ -53,9 +54,10 @@ def latency(
     n = max(1, config.latency_ticks // 3)
     a: list[np.ndarray] = []
     b: list[np.ndarray] = []
-    for _ in range(3):
-        a.append(time_ticks(t_prog, t_rt, n, warmup=1).planning_ns)
-        b.append(time_ticks(s_prog, s_rt, n, warmup=1).planning_ns)
+    with progress.timed(f"timing latency, teacher vs student: 3 x {n} ticks each"):
+        for _ in range(3):
+            a.append(time_ticks(t_prog, t_rt, n, warmup=1).planning_ns)
+            b.append(time_ticks(s_prog, s_rt, n, warmup=1).planning_ns)
     t_ms = float(np.median(np.concatenate(a))) / 1e6
     s_ms = float(np.median(np.concatenate(b))) / 1e6
     return {

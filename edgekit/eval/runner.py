@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.eval.envs import Task
 from edgekit.eval.stats import clopper_pearson, t_interval, wilson
 from edgekit.loader import Source
@@ -112,31 +113,36 @@ def rollout(
         command = binding.command_for(prog.params)
         result = PolicyEval(source.ref)
         try:
-            for i in range(episodes):
-                ep_seed = seed + i
-                obs, _ = env.reset(seed=ep_seed)
-                prog.reset(ep_seed)
-                observe = binding.new_observer(prog.params)
-                queue: list[np.ndarray] = []
-                anchor = None
-                ret, ticks, steps = 0.0, 0, 0
-                for steps in range(1, task.max_steps + 1):  # noqa: B007
-                    o = observe(env, obs)
-                    if not queue:
-                        out, ns = timed_tick(prog, TickContext(rt), o)
-                        result.tick_ms.append(ns / 1e6)
-                        ticks += 1
-                        queue, anchor = binding.actions(out), task.anchor(env)
-                    torque = task.actuate(env, queue.pop(0), command, anchor)
-                    obs, reward, term, trunc, _ = env.step(torque)
-                    ret += float(reward)
-                    if term or trunc:
-                        break
-                dist = getattr(task, "distance", None)
-                result.episodes.append(
-                    Episode(ep_seed, task.success(env, obs), ret,
-                            dist(obs) if dist else None, steps, ticks)
-                )  # fmt: skip
+            with (
+                progress.task(f"{task.name} episodes of {source.ref}", total=episodes) as bar,
+                progress.timed("timing the ticks of the episodes"),
+            ):
+                for i in range(episodes):
+                    ep_seed = seed + i
+                    obs, _ = env.reset(seed=ep_seed)
+                    prog.reset(ep_seed)
+                    observe = binding.new_observer(prog.params)
+                    queue: list[np.ndarray] = []
+                    anchor = None
+                    ret, ticks, steps = 0.0, 0, 0
+                    for steps in range(1, task.max_steps + 1):  # noqa: B007
+                        o = observe(env, obs)
+                        if not queue:
+                            out, ns = timed_tick(prog, TickContext(rt), o)
+                            result.tick_ms.append(ns / 1e6)
+                            ticks += 1
+                            queue, anchor = binding.actions(out), task.anchor(env)
+                        torque = task.actuate(env, queue.pop(0), command, anchor)
+                        obs, reward, term, trunc, _ = env.step(torque)
+                        ret += float(reward)
+                        if term or trunc:
+                            break
+                    dist = getattr(task, "distance", None)
+                    result.episodes.append(
+                        Episode(ep_seed, task.success(env, obs), ret,
+                                dist(obs) if dist else None, steps, ticks)
+                    )  # fmt: skip
+                    bar.advance(info=f"success {result.successes}/{i + 1}")
         finally:
             env.close()
     return result

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.artifacts import Discard, Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import ExportError, ParityError, debug
 from edgekit.gates import Gate, Gated
@@ -99,7 +100,10 @@ def export_onnx(
     threads = default_threads()
     with staging_dir(out, force) as tmp:
         if isinstance(source, TorchSource):
-            files = {n.name: _export_network(source, n, tmp) for n in source.spec.networks}
+            files = {}
+            for n in source.spec.networks:
+                with progress.task(f"exporting {n.name} to ONNX"):
+                    files[n.name] = _export_network(source, n, tmp)
         else:
             files = _copy_onnx(source, tmp)
         ort_rt = OrtRuntime(files, threads=threads, optimize=True)
@@ -285,16 +289,21 @@ def _parity(
     else:
         ref = OrtRuntime(files, threads=threads, optimize=False)
     rows: list[ParityRow] = []
-    for net in spec.networks:
-        feeds = source.sample_inputs.get(net.name) or net.sample_inputs(seed)
-        rows += compare(
-            "network",
-            net.name,
-            ref.run(net.name, feeds),
-            ort_rt.run(net.name, feeds),
-            spec.tolerance,
-        )
-    if tick_checks and isinstance(source, TorchSource) and spec.program.name != "single-call":
-        program = build_program(spec.program)
-        rows += tick_parity(program, ref, ort_rt, spec.tick_tolerance, ticks=tick_checks)
+    ticks = tick_checks and isinstance(source, TorchSource) and spec.program.name != "single-call"
+    what = "PyTorch" if isinstance(source, TorchSource) else "unoptimized onnxruntime"
+    with progress.task(f"parity vs {what}", total=len(spec.networks) + bool(ticks)) as task:
+        for net in spec.networks:
+            feeds = source.sample_inputs.get(net.name) or net.sample_inputs(seed)
+            rows += compare(
+                "network",
+                net.name,
+                ref.run(net.name, feeds),
+                ort_rt.run(net.name, feeds),
+                spec.tolerance,
+            )
+            task.advance()
+        if ticks:
+            program = build_program(spec.program)
+            rows += tick_parity(program, ref, ort_rt, spec.tick_tolerance, ticks=tick_checks)
+            task.advance()
     return rows

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.artifacts import Discard, Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import BadInputError
 from edgekit.gates import Gate, Gated, upper_bound
@@ -106,7 +107,8 @@ def export_qnn(
         for net, path in source.files.items():
             qdq = tmp / "qdq" / f"{net}.onnx"
             shutil.copy2(path, qdq)
-            info = compile_context(qdq, Path(work) / net, tname)
+            with progress.task(f"compiling {net} into an HTP context binary ({tname})"):
+                info = compile_context(qdq, Path(work) / net, tname)
             ctx = Path(info["context_model"])
             for f in [ctx, *map(Path, info["context_binaries"])]:
                 shutil.move(str(f), tmp / f.name)
@@ -114,14 +116,18 @@ def export_qnn(
             info["context_model"] = ctx.name
             info["context_binaries"] = [Path(b).name for b in info["context_binaries"]]
             contexts[net] = info
-        htp = HtpRuntime(ctx_files, tname)
+        with progress.task(f"loading {len(ctx_files)} context binary(ies) on the HTP"):
+            htp = HtpRuntime(ctx_files, tname)
         placement = htp.placement()
         fallbacks = {n: p.get("cpu_fallback", []) for n, p in placement.items()}
         program = build_program(source.spec.program)
         obs = synthesize_for_program(program, FIDELITY_TICKS, seed=seed).observations()
         reference, ref_name = _reference(source)
         programs = {"default": program}
-        rows = tick_fidelity(programs, reference, htp, obs, seed) if check_parity else []
+        rows = []
+        if check_parity:
+            with progress.task(f"fidelity vs {ref_name} on {len(obs)} ticks (HTP simulator)"):
+                rows = tick_fidelity(programs, reference, htp, obs, seed)
         err = worst_error(rows)
         report = {
             "target": tname,

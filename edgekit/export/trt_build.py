@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.artifacts import sha256_file
 from edgekit.errors import BackendMissingError, BadInputError
 
@@ -63,7 +64,9 @@ def build_engines(ready: dict[str, Path], nets: dict[str, Any], folder: Path) ->
                 profile.set_shape(name, p["min"], p["opt"], p["max"])
             if config.add_optimization_profile(profile) < 0:  # -1: invalid for this network
                 raise BadInputError(f"{path.name}: TensorRT refused the profile {prof}")
-        serialized = builder.build_serialized_network(network, config)
+        # TensorRT times candidate kernels while it builds: nothing may redraw meanwhile
+        with progress.timed(f"building the TensorRT engine of {net} (it times its kernels)"):
+            serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise BadInputError(f"{path.name}: TensorRT could not build an engine (see its log)")
         engine = folder / f"{net}.engine"

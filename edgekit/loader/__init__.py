@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgekit import progress
 from edgekit.artifacts import is_artifact, load_artifact
 from edgekit.errors import BadInputError, ModelLoadError
 from edgekit.loader.card import CARD_SUFFIXES
@@ -83,6 +84,17 @@ def load(
     """
     ref = str(ref)
     check_timeout(timeout)
+    with progress.task(f"loading {ref}"):
+        return _load(ref, weights, allow_pickle, inputs, timeout)
+
+
+def _load(
+    ref: str,
+    weights: str | Path | None,
+    allow_pickle: bool,
+    inputs: str | Path | None,
+    timeout: float | None,
+) -> Source:
     if ref.startswith("zoo:"):
         return load_zoo(ref, weights)
     if weights is not None:

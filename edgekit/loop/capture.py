@@ -8,6 +8,7 @@ silently ruins accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,14 +83,19 @@ def subsample(items: list[Any], k: int) -> list[Any]:
 
 
 class FeedReader:
-    """onnxruntime ``CalibrationDataReader`` over captured feeds."""
+    """onnxruntime ``CalibrationDataReader`` over captured feeds; ``on_next()`` is called for
+    every feed handed out (calibration progress)."""
 
-    def __init__(self, feeds: list[Arrays]) -> None:
+    def __init__(self, feeds: list[Arrays], on_next: Callable[[], None] | None = None) -> None:
         self.feeds = feeds
+        self.on_next = on_next
         self._it = iter(feeds)
 
     def get_next(self) -> Arrays | None:
-        return next(self._it, None)
+        feed = next(self._it, None)
+        if feed is not None and self.on_next is not None:
+            self.on_next()
+        return feed
 
     def rewind(self) -> None:
         self._it = iter(self.feeds)

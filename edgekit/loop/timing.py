@@ -7,11 +7,13 @@ call, the host maths in between and post-processing.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.errors import InputSpecError
 from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 
@@ -68,26 +70,37 @@ def time_ticks(
     seed: int = 0,
     pool: int = 8,
 ) -> TickSamples:
+    """Run ``warmup`` untimed ticks, then time ``ticks`` whole ticks.
+
+    Progress: the warm-up is a task (unless the caller already runs a timed section); the
+    timed ticks run in :func:`edgekit.progress.timed`, so no progress display redraws while
+    they are measured, and nothing is reported from inside the timed loop.
+    """
     program.reset(seed)
     rng = np.random.default_rng(seed + 1)
     observations = [program.sample_observation(rng) for _ in range(pool)]
     check_first_tick(program, runtime, observations[0])
     ctx = TickContext(runtime)
     warmup_ns = np.empty(warmup, dtype=np.int64)  # kept for the tick-index plot, not the stats
-    for i in range(warmup):
-        ctx.clear()
-        _, warmup_ns[i] = timed_tick(program, ctx, observations[i % pool])
+    shown = bool(warmup) and not progress.timing()
+    with progress.task("warming up", total=warmup) if shown else contextlib.nullcontext() as task:
+        for i in range(warmup):
+            ctx.clear()
+            _, warmup_ns[i] = timed_tick(program, ctx, observations[i % pool])
+            if task is not None:
+                task.advance()
     program.reset(seed)  # timed ticks start an episode: the first one plans (chunk queues)
     tick_ns = np.empty(ticks, dtype=np.int64)
     planned = np.zeros(ticks, dtype=bool)
     stage_ns: dict[str, np.ndarray] = {}
-    for i in range(ticks):
-        obs = observations[i % pool]
-        ctx.clear()
-        _, tick_ns[i] = timed_tick(program, ctx, obs)
-        planned[i] = bool(ctx.calls)
-        for stage, ns in ctx.stage_ns.items():
-            if stage not in stage_ns:
-                stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
-            stage_ns[stage][i] = ns
+    with progress.timed(f"timing {ticks} ticks"):
+        for i in range(ticks):
+            obs = observations[i % pool]
+            ctx.clear()
+            _, tick_ns[i] = timed_tick(program, ctx, obs)
+            planned[i] = bool(ctx.calls)
+            for stage, ns in ctx.stage_ns.items():
+                if stage not in stage_ns:
+                    stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
+                stage_ns[stage][i] = ns
     return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls}, planned, warmup_ns)

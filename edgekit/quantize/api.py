@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.artifacts import (
     Discard,
     Manifest,
@@ -148,12 +149,15 @@ def quantize(
         work = Path(tmpdir)
         fp32_files = ensure_onnx(source, work / "fp32", tick_checks=1)
         fp32 = OrtRuntime(fp32_files, threads=threads)
-        feeds, ran = capture(
-            programs, fp32, calib_set.observations(), config.max_feeds, config.seed
-        )
-        holdout_feeds, _ = capture(
-            programs, fp32, holdout_set.observations(), config.max_feeds, config.seed
-        )
+        with progress.task(
+            f"capturing network inputs: FP32 loop on {calib_set.n}+{holdout_set.n} observations"
+        ):
+            feeds, ran = capture(
+                programs, fp32, calib_set.observations(), config.max_feeds, config.seed
+            )
+            holdout_feeds, _ = capture(
+                programs, fp32, holdout_set.observations(), config.max_feeds, config.seed
+            )
         missing = sorted(set(fp32_files) - set(feeds))
         if missing:
             raise InputSpecError(
@@ -164,7 +168,8 @@ def quantize(
         holdout_obs = holdout_set.observations()
 
         def fidelity(runtime: Any) -> list[FidelityRow]:
-            return tick_fidelity(fid_programs, fp32, runtime, holdout_obs, config.seed)
+            with progress.task(f"fidelity vs FP32 on {len(holdout_obs)} held-out ticks"):
+                return tick_fidelity(fid_programs, fp32, runtime, holdout_obs, config.seed)
 
         ctx = Context(
             config,

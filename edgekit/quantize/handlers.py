@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.errors import BadInputError
 from edgekit.loop.fidelity import metric_value, worst_error
 from edgekit.quantize.config import Int4Config, QuantizeConfig, method
@@ -40,9 +41,10 @@ def measure_latency(ctx: Context, runtime: Any, label: str) -> dict[str, Any]:
     n = max(1, ctx.config.latency_ticks // 3)
     a: list[np.ndarray] = []
     b: list[np.ndarray] = []
-    for _ in range(3):
-        a.append(time_ticks(ctx.program, ctx.fp32, n, warmup=1).planning_ns)
-        b.append(time_ticks(ctx.program, runtime, n, warmup=1).planning_ns)
+    with progress.timed(f"timing latency, FP32 vs quantized: 3 x {n} ticks each"):
+        for _ in range(3):
+            a.append(time_ticks(ctx.program, ctx.fp32, n, warmup=1).planning_ns)
+            b.append(time_ticks(ctx.program, runtime, n, warmup=1).planning_ns)
     fp32_ms = float(np.median(np.concatenate(a))) / 1e6
     q_ms = float(np.median(np.concatenate(b))) / 1e6
     return {
@@ -113,9 +115,13 @@ class Int8Handler(Handler):
 
 
 def prepare_all(ctx: Context, scheme: Scheme) -> dict[str, PreparedNetwork]:
-    return {
-        n: prepare(n, path, ctx.work, scheme, ctx.feeds[n]) for n, path in ctx.fp32_files.items()
-    }
+    nets = {}
+    with progress.task("preparing networks", total=len(ctx.fp32_files)) as task:
+        for n, path in ctx.fp32_files.items():
+            task.update(info=n)
+            nets[n] = prepare(n, path, ctx.work, scheme, ctx.feeds[n])
+            task.advance(info="")
+    return nets
 
 
 def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
@@ -133,8 +139,12 @@ def qnn_int8(ctx: Context, stage: Path, schemes: list[Scheme]) -> Outcome:
         files, summaries = {}, {}
         for n, path in ctx.fp32_files.items():
             files[n] = folder / f"{n}.onnx"
-            summaries[n] = qnn_quantize(path, files[n], ctx.feeds[n], activation_bits=bits)
-        rt = HtpRuntime(files, ctx.target.name)
+            with progress.task(f"calibrating {n} ({scheme.name})", total=len(ctx.feeds[n])) as t:
+                summaries[n] = qnn_quantize(
+                    path, files[n], ctx.feeds[n], activation_bits=bits, on_batch=t.advance
+                )
+        with progress.task(f"loading {len(files)} network(s) on the HTP ({scheme.name})"):
+            rt = HtpRuntime(files, ctx.target.name)
         rows = ctx.fidelity(rt)
         err = worst_error(rows)
         tried.append({"scheme": scheme.name, "worst_rel_l2": err})
@@ -189,14 +199,15 @@ class Int4Handler(Handler):
         files, stats = {}, {}
         for n, path in ctx.fp32_files.items():
             files[n] = stage / f"{n}.onnx"
-            s = quantize_int4(
-                path,
-                files[n],
-                block_size=cfg.block_size,
-                symmetric=cfg.symmetric,
-                accuracy_level=accuracy_level,
-                fmt=fmt,
-            )
+            with progress.task(f"quantizing {n} to INT4"):
+                s = quantize_int4(
+                    path,
+                    files[n],
+                    block_size=cfg.block_size,
+                    symmetric=cfg.symmetric,
+                    accuracy_level=accuracy_level,
+                    fmt=fmt,
+                )
             stats[n] = s.to_dict()
         rt = OrtRuntime(files, threads=ctx.threads)
         detail = {

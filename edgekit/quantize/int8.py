@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.errors import ExportError
 from edgekit.loop import Arrays
 from edgekit.loop.capture import FeedReader
@@ -98,12 +99,20 @@ def quantize_network(
     }
     if not scheme.quantize_outputs:
         extra["OpTypesToExcludeOutputQuantization"] = list(scheme.op_types)
+    calibrating = not net.cache.is_file()  # else the cached ranges: no inference
     try:
-        with quiet():
+        with (
+            (
+                progress.task(f"calibrating {net.name}", total=len(net.feeds))
+                if calibrating
+                else contextlib.nullcontext()
+            ) as task,
+            quiet(),
+        ):
             quantize_static(
                 str(net.path),
                 str(out),
-                FeedReader(net.feeds),
+                FeedReader(net.feeds, task.advance if task is not None else None),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(scheme.op_types),
                 nodes_to_quantize=nodes,

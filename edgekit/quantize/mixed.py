@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgekit import progress
 from edgekit.errors import GateFailed
 from edgekit.gates import METRIC_NAMES, ErrorBudget
 from edgekit.loop.fidelity import metric_value, network_error
@@ -61,60 +62,64 @@ def search(
 
         metric = budget.metric or "rel_l2"
         key = "worst_rel_l2" if metric == "rel_l2" else metric
+        with progress.task(f"searching the layers kept in float (of {len(layers)})") as t:
 
-        def meets(k: int) -> bool:
-            keep = set(layers[:k])
-            files = {
-                n: quantize_network(
-                    p,
-                    work / f"{n}.k{k}.onnx",
-                    scheme,
-                    method(ctx.config),
-                    {node for net, node in keep if net == n},
+            def meets(k: int) -> bool:
+                keep = set(layers[:k])
+                files = {
+                    n: quantize_network(
+                        p,
+                        work / f"{n}.k{k}.onnx",
+                        scheme,
+                        method(ctx.config),
+                        {node for net, node in keep if net == n},
+                    )
+                    for n, p in nets.items()
+                }
+                rt = OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels)
+                value = metric_value(ctx.fidelity(rt), metric)
+                result.evaluations.append({"kept_float": k, key: value})
+                shown = "n/a" if value is None else f"{value:.4g}"
+                t.advance(info=f"last: {k} kept, {METRIC_NAMES.get(metric, metric)} {shown}")
+                return budget.met(value)
+
+            if meets(0):
+                return result
+            lo, hi = 1, len(layers) - 1  # keeping every layer is not quantizing at all
+            best = None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                if meets(mid):
+                    best, hi = mid, mid - 1
+                else:
+                    lo = mid + 1
+            if best is None:
+                seen = [e[key] for e in result.evaluations if e[key] is not None]
+                pick = max if budget.minimum else min
+                shown = f"{pick(seen):.4f}" if seen else "n/a"
+                raise GateFailed(
+                    f"--max-error {budget}: not met even with {len(layers) - 1} of {len(layers)} "
+                    f"weighted layers kept in float (best {METRIC_NAMES.get(metric, metric)} "
+                    f"{shown}); nothing written"
                 )
-                for n, p in nets.items()
-            }
-            value = metric_value(
-                ctx.fidelity(OrtRuntime(files, threads=ctx.threads, optimize=scheme.ort_kernels)),
-                metric,
-            )
-            result.evaluations.append({"kept_float": k, key: value})
-            return budget.met(value)
-
-        if meets(0):
+            result.keep = layers[:best]
             return result
-        lo, hi = 1, len(layers) - 1  # keeping every layer is not quantizing at all
-        best = None
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if meets(mid):
-                best, hi = mid, mid - 1
-            else:
-                lo = mid + 1
-        if best is None:
-            seen = [e[key] for e in result.evaluations if e[key] is not None]
-            pick = max if budget.minimum else min
-            shown = f"{pick(seen):.4f}" if seen else "n/a"
-            raise GateFailed(
-                f"--max-error {budget}: not met even with {len(layers) - 1} of {len(layers)} "
-                f"weighted layers kept in float (best {METRIC_NAMES.get(metric, metric)} "
-                f"{shown}); nothing written"
-            )
-        result.keep = layers[:best]
-        return result
 
 
 def _sensitivity(
     nets: dict[str, PreparedNetwork], scheme: Scheme, ctx: Context, work: Path
 ) -> list[tuple[Layer, float]]:
     scores: list[tuple[Layer, float]] = []
-    for name, net in nets.items():
-        feeds = ctx.holdout_feeds.get(name) or net.feeds
-        for node in net.candidates:
-            others = set(net.candidates) - {node}
-            path = quantize_network(
-                net, work / f"{name}.sens.onnx", scheme, method(ctx.config), others
-            )
-            rt = OrtRuntime({name: path}, threads=ctx.threads, optimize=scheme.ort_kernels)
-            scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))
+    total = sum(len(net.candidates) for net in nets.values())
+    with progress.task("ranking layers by sensitivity", total=total) as task:
+        for name, net in nets.items():
+            feeds = ctx.holdout_feeds.get(name) or net.feeds
+            for node in net.candidates:
+                others = set(net.candidates) - {node}
+                path = quantize_network(
+                    net, work / f"{name}.sens.onnx", scheme, method(ctx.config), others
+                )
+                rt = OrtRuntime({name: path}, threads=ctx.threads, optimize=scheme.ort_kernels)
+                scores.append(((name, node), network_error(ctx.fp32, rt, name, feeds)))
+                task.advance()
     return sorted(scores, key=lambda s: s[1], reverse=True)

@@ -24,6 +24,7 @@ onnxruntime 1.32 + onnxruntime-qnn 2.7 (QNN 2.51):
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,11 @@ def qnn_quantize(
     calib_feeds: list[Arrays],
     activation_bits: int = 8,
     per_channel: bool = False,
+    on_batch: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Write a QDQ model for QNN HTP: A8W8 or A16W8, weights uint8 per-tensor or int8
-    per-channel. ``calib_feeds``: feed dicts (input name -> array, batch dim included).
+    per-channel. ``calib_feeds``: feed dicts (input name -> array, batch dim included);
+    ``on_batch()`` is called for each one calibration runs (progress).""
     Dynamic input dims are fixed to the calibration shapes (HTP needs static shapes)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize
@@ -72,7 +75,10 @@ def qnn_quantize(
             self._it = iter(calib_feeds)
 
         def get_next(self) -> Arrays | None:
-            return next(self._it, None)
+            feed = next(self._it, None)
+            if feed is not None and on_batch is not None:
+                on_batch()
+            return feed
 
         def rewind(self) -> None:
             self._it = iter(calib_feeds)

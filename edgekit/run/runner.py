@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.bench.config import BenchConfig
 from edgekit.destinations import write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
@@ -155,16 +156,19 @@ def run(
             continue
         emit("stage-start", {"index": i, "stage": stage.stage, "total": len(recipe.stages)})
         t0 = time.perf_counter()
-        try:
-            entry, gates = state.run_stage(i, stage, report)
-        except GateFailed as e:  # a refusal that writes nothing (an unfaithful FP32 export...)
-            entry = stage_entry(i, stage, "failed", None, "", str(e), {})
-            gates = [_stage_gate_failed(stage, str(e))]
-            state.blocked = f"the {stage.stage} stage failed its gate"
-        except EdgekitError as e:
-            entry = stage_entry(i, stage, "failed", None, "", str(e), {})
-            gates = []
-            error, error_at = e, i
+        with progress.task(f"[{i + 1}/{len(recipe.stages)}] {stage.stage}") as step:
+            try:
+                entry, gates = state.run_stage(i, stage, report)
+            except GateFailed as e:  # a refusal that writes nothing (an unfaithful FP32 export)
+                entry = stage_entry(i, stage, "failed", None, "", str(e), {})
+                gates = [_stage_gate_failed(stage, str(e))]
+                state.blocked = f"the {stage.stage} stage failed its gate"
+            except EdgekitError as e:
+                entry = stage_entry(i, stage, "failed", None, "", str(e), {})
+                gates = []
+                error, error_at = e, i
+            step.failed = entry["status"] == "failed"
+            step.update(info=f"{entry['status']}: {entry['summary']}"[:100])
         entry["seconds"] = time.perf_counter() - t0
         _time_gates(gates, entry["seconds"])
         report["stages"].append(entry)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgekit import progress
 from edgekit.bench.config import BenchConfig
 from edgekit.distill.config import DistillConfig
 from edgekit.eval.config import EvalConfig
@@ -204,7 +205,8 @@ def bench_targets(
         state.emit("bench-target", {"target": name, "artifact": where})
         try:
             per_target = {"target": name, "hz": spec.hz, "budget_ms": spec.budget_ms}
-            report = bench(model, stage.model_copy(update=per_target))
+            with progress.task(f"bench {name} on {where}"):
+                report = bench(model, stage.model_copy(update=per_target))
         except EstimateRefused as e:  # require_measured on a target that is not here
             gate = latency_gate(name, None, spec.budget_ms, why=str(e))
             seconds = time.perf_counter() - t0

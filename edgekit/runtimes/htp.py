@@ -156,19 +156,62 @@ def _backend() -> tuple[Any, Any]:
     return ort, qnn
 
 
+# What the QNN libraries printed (fd 1 and 2) while sessions were made, most recent last: kept
+# off the user's streams (--debug shows it), and named in the error when a session fails.
+NATIVE_LOG: list[str] = []
+_NATIVE_KEEP = 50
+
+
 @contextmanager
-def _native_stdout_to_stderr() -> Iterator[None]:
-    """The QNN library prints a configuration line on the process's stdout (fd 1) when the
-    first HTP session is created; keep stdout for edgekit's own output (tables, JSON)."""
+def native_output_captured() -> Iterator[list[str]]:
+    """Capture what native code writes to the process's stdout and stderr (fd 1 and 2) in the
+    block: the QNN libraries print configuration lines (``# LIBNATIVE: No alternate
+    configuration ...``) when an HTP session is created or a context binary generated, which
+    would land in a ``--json -`` stdout, a CI log or the middle of a live progress line.
+
+    Yields a list that holds the captured text after the block; it is also appended to
+    :data:`NATIVE_LOG`, and written to stderr with ``--debug``."""
+    import tempfile
+
+    from edgekit.errors import debug
+
+    got: list[str] = []
     sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            yield got
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            if text.strip():
+                got.append(text)
+                NATIVE_LOG.append(text)
+                del NATIVE_LOG[:-_NATIVE_KEEP]
+                if debug():
+                    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+                    sys.stderr.flush()
+
+
+def _saved_native_log(text: str) -> str:
+    """`` (QNN's own output: FILE)`` for an error message, or "" when it printed nothing."""
+    import tempfile
+
+    if not text.strip():
+        return ""
+    fd, name = tempfile.mkstemp(prefix="edgekit-qnn-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return f" (QNN's own output: {name})"
 
 
 def session(
@@ -187,11 +230,13 @@ def session(
         so.add_session_config_entry(k, v)
     so.log_severity_level = 4  # fallbacks are reported by placement(), not on stderr
     so.add_provider_for_devices(npu or devices, opts)
+    native: list[str] = []
     try:
-        with _native_stdout_to_stderr():
+        with native_output_captured() as native:
             return ort.InferenceSession(str(path), so)
     except Exception as e:
-        raise BadInputError(f"{path}: QNN HTP cannot load it ({e})") from None
+        saved = _saved_native_log("".join(native))
+        raise BadInputError(f"{path}: QNN HTP cannot load it ({e}){saved}") from None
 
 
 def _placement(sess: Any, path: Path) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def bench(
     from edgekit.bench.estimated import EstimateReport
     from edgekit.cli.guard import check_json, finish
     from edgekit.cli.render.bench import print_bench, print_estimate
+    from edgekit.cli.render.progress import shown
     from edgekit.targets import get_target
 
     config = BenchConfig.from_options(
@@ -90,8 +91,9 @@ def bench(
     )
     get_target(target)  # unknown target: fail before loading the model
     check_json(json_out)  # an unwritable --json fails before the bench, not after
-    source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
-    report = run_bench(source, config)
+    with shown("bench"):
+        source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
+        report = run_bench(source, config)
     if isinstance(report, EstimateReport):
         print_estimate(report)
     else:

@@ -117,12 +117,11 @@ def distill(
     )
     check_out_dir(out, force)
     check_resume(out, resume, force)  # fail before loading the teacher
-    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+    with claimed(out, json_out), train_progress() as progress:  # claimed: --out fails now
         source = options.load_source(teacher, weights, inputs, allow_pickle, timeout, allow_plugin)
-        with train_progress() as progress:
-            result = run_distill(
-                source, out, config, data, force=force, resume=resume, progress=progress
-            )
+        result = run_distill(
+            source, out, config, data, force=force, resume=resume, progress=progress
+        )
     if result.out is None:  # a torchrun worker: rank 0 reports
         return
     print_distill(result)

@@ -49,6 +49,7 @@ def eval_cmd(
     """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
     from edgekit.cli.guard import check_json, finish
     from edgekit.cli.render.eval import print_eval
+    from edgekit.cli.render.progress import shown
     from edgekit.eval import EvalConfig, evaluate, get_task
 
     config = EvalConfig.from_options(
@@ -61,7 +62,8 @@ def eval_cmd(
     )
     get_task(env)  # unknown task: fail before loading anything
     check_json(json_out)
-    source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
-    result = evaluate(source, config)
+    with shown("eval"):
+        source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
+        result = evaluate(source, config)
     print_eval(result)
     finish(result, json_out)

@@ -19,8 +19,7 @@ from edgekit.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from edgekit.export import ExportConfig
-    from edgekit.loader import Source
+    from edgekit.export import ExportResult, QnnExportResult, TrtExportResult
 
 
 def export(
@@ -56,6 +55,8 @@ def export(
     """Export a model: ONNX per network with a parity check, or QNN context binaries."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.guard import claimed
+    from edgekit.cli.render.progress import shown
+    from edgekit.export import export as run_export
     from edgekit.export import export_config
 
     config = export_config(
@@ -69,16 +70,19 @@ def export(
     )
     check_out_dir(out, force)  # fail before loading anything
     with claimed(out):
-        source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
-        _export(source, out, config, force)
+        with shown("export"):
+            source = options.load_source(
+                model, weights, inputs, allow_pickle, timeout, allow_plugin
+            )
+            result = run_export(source, out, config, force=force)
+        _show(result, out)
 
 
-def _export(source: Source, out: Path, config: ExportConfig, force: bool) -> None:
+def _show(result: ExportResult | QnnExportResult | TrtExportResult, out: Path) -> None:
     from edgekit.cli.guard import finish
     from edgekit.cli.render.export import print_onnx, print_qnn, print_tensorrt
-    from edgekit.export import ExportResult, QnnExportResult, export
+    from edgekit.export import ExportResult, QnnExportResult
 
-    result = export(source, out, config, force=force)
     if isinstance(result, QnnExportResult):
         print_qnn(result)
     elif isinstance(result, ExportResult):

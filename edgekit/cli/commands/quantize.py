@@ -68,6 +68,7 @@ def quantize(
     """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
     from edgekit.artifacts import check_out_dir
     from edgekit.cli.guard import claimed, finish
+    from edgekit.cli.render.progress import shown
     from edgekit.cli.render.quantize import print_quantize
     from edgekit.quantize import quantize as run_quantize
     from edgekit.quantize import quantize_config
@@ -84,7 +85,7 @@ def quantize(
         seed=seed,
     )
     check_out_dir(out, force)
-    with claimed(out, json_out):  # before the job: unwritable or busy --out/--json fail now
+    with claimed(out, json_out), shown("quantize"):  # claimed: an unwritable --out fails now
         source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
         result = run_quantize(source, out, config, calib, force=force)
     print_quantize(result)

@@ -6,40 +6,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from edgekit.cli.render import fidelity_cells, line, plain, si, table, verdict, warning_lines
+from edgekit.cli.render import fidelity_cells, line, si, table, verdict, warning_lines
+from edgekit.cli.render.progress import shown
 
 if TYPE_CHECKING:
     from edgekit.distill.api import DistillResult
 
 
 @contextmanager
-def train_progress() -> Iterator[Any]:
-    """A rich progress bar with the loss on a terminal; None (no output) in CI or when piped."""
-    if plain():
+def train_progress(quiet: bool = False) -> Iterator[Any]:
+    """Show the distillation's progress (loading, training with loss and held-out error and a
+    steady ETA, export, fidelity: see :mod:`edgekit.cli.render.progress`); yields None, the
+    ``progress`` callback :func:`edgekit.distill.distill` takes: it reports through
+    :mod:`edgekit.progress`."""
+    with shown("distill", quiet):
         yield None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]}  held-out {task.fields[holdout]}"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(phase: str, done: int, total: int, metrics: dict[str, float]) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total, loss="-", holdout="-")
-        task = tasks[phase]
-        bar.update(task, completed=done, loss=f"{metrics.get('loss', 0):.4g}")
-        if "holdout" in metrics:
-            bar.update(task, holdout=f"{metrics['holdout'] * 100:.2f}%")
-
-    with bar:
-        yield update
 
 
 def print_distill(r: DistillResult) -> None:

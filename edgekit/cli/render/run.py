@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from edgekit.cli.render import line, plain, table, verdict, warning_lines
+from edgekit.cli.render import line, table, verdict, warning_lines
+from edgekit.cli.render.progress import shown
 
 if TYPE_CHECKING:
     from edgekit.run.runner import RunResult
@@ -14,59 +15,12 @@ if TYPE_CHECKING:
 
 @contextmanager
 def run_progress(quiet: bool) -> Iterator[tuple[Any, Any]]:
-    """(on_event, distill_progress) for ``edgekit run``: on a terminal one live rich display
-    (a spinner per stage, the distillation bar with loss and held-out error); in CI or when
-    piped a plain line per stage; nothing when quiet."""
-    if quiet:
+    """Show the run's progress (each stage, and every step inside it: see
+    :mod:`edgekit.cli.render.progress`); yields the (on_event, distill_progress) callbacks
+    :func:`edgekit.run.run` takes, both None: the stages report through
+    :mod:`edgekit.progress`."""
+    with shown("run", quiet):
         yield None, None
-        return
-    if plain():
-
-        def on_line(event: str, d: dict[str, Any]) -> None:
-            if event == "stage-start":
-                line(f"[{d['index'] + 1}/{d['total']}] {d['stage']} ...")
-            elif event == "stage-end":
-                line(f"      {d['status']} in {d['seconds']:.1f} s: {d['summary']}")
-            elif event == "bench-target":
-                line(f"      bench {d['target']} on {d['artifact']}")
-
-        yield on_line, None
-        return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    # redrawn on events only: a refresh thread would wake during timed ticks and steal a core
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        auto_refresh=False,
-    )
-    tasks: dict[str, Any] = {}
-
-    def on_event(event: str, d: dict[str, Any]) -> None:
-        if event == "stage-start":
-            desc = f"[{d['index'] + 1}/{d['total']}] {d['stage']}"
-            tasks["stage"] = bar.add_task(desc, total=None, info="")
-        elif event == "bench-target":
-            bar.update(tasks["stage"], info=f"bench {d['target']}")
-        elif event == "stage-end":
-            info = f"{d['status']}: {d['summary']}"
-            bar.update(tasks["stage"], total=1, completed=1, info=info[:100])
-        bar.refresh()
-
-    def on_train(phase: str, done: int, total: int, metrics: dict[str, float]) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(f"      {phase}", total=total, info="")
-        info = f"loss {metrics.get('loss', 0):.4g}"
-        if "holdout" in metrics:
-            info += f"  held-out {metrics['holdout'] * 100:.2f}%"
-        bar.update(tasks[phase], completed=done, info=info)
-        bar.refresh()
-
-    with bar:
-        yield on_event, on_train
 
 
 def _gate_number(x: float | None, unit: str, ms_fmt: str, pct_fmt: str) -> str:
