@@ -62,7 +62,7 @@ qemu:
 test: lint qemu robot
 	EDGEKIT_ROBOT_PYTHON=$(ROBOT)/bin/python $(BIN)/pytest -q
 
-# Speed targets: run by hand on an idle machine; results go in the README.
+# Speed targets: run by hand on an idle machine; results go in docs/benchmarks.md (headlines in the README).
 bench: install
 	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models,bench]'
 	$(BIN)/python benchmarks/ort_vs_torch.py

@@ -216,7 +216,7 @@ def _likely_cause(e: BaseException) -> str:
             "; likely cause: data-dependent control flow inside forward (a loop or branch "
             "on tensor values, .item(), a sampler/scheduler or random draws): export the "
             "networks alone and declare the loop as a tick (UserModel(networks=..., tick=...), "
-            "see the README's 'your own policy')"
+            "see docs/your-own-policy.md)"
         )
     return ""
 

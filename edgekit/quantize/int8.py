@@ -1,6 +1,6 @@
 """INT8 static post-training quantization through onnxruntime's QDQ quantizer.
 
-What it fixes on the way (measured on this project's machines, see README "Quantize"):
+What it fixes on the way (measured on this project's machines, see docs/commands/quantize.md):
 
 * ``quant_pre_process`` first: it folds MatMul + Add into Gemm, which lets onnxruntime fuse
   quantized Gemm kernels.

@@ -2,7 +2,7 @@
 
 The thread count is always explicit, and spin-waiting is off unless asked for: on a robot,
 spinning threads steal cores from the rest of the control stack, and on small machines they make
-timings flip between two levels (see README, "Measuring").
+timings flip between two levels (see docs/benchmarks.md, "Measuring").
 """
 
 from __future__ import annotations

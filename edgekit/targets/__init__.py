@@ -1,9 +1,10 @@
 """Hardware target profiles: published figures, default budgets, and whether this host can
 measure them.
 
-Figures come from vendors' data sheets as gathered in the project's ``shared/STACK.md``
-(dense INT8 = sparse / 2; FP16 derived from it). A target that is not this machine cannot be
-*measured* here; edgekit says so instead of printing a number for it.
+Figures come from the vendors' data sheets and product briefs (NVIDIA Jetson module data
+sheets: dense INT8 = sparse / 2, FP16 derived from it; Qualcomm product briefs). A target that
+is not this machine cannot be *measured* here: ``bench`` prints a roofline *estimate* for it,
+labelled as such (or exits 1 with ``--require-measured``).
 
 One module per family (``cpu``, ``jetson``, ``qualcomm``): each profile class owns what its
 family decides (INT8 schemes, artifact format, estimate precision, roofline factors).

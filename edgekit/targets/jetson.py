@@ -1,5 +1,5 @@
-"""NVIDIA Jetson targets: TensorRT on the GPU (published figures: vendor data sheets via
-shared/STACK.md; dense INT8 = sparse / 2, FP16 derived)."""
+"""NVIDIA Jetson targets: TensorRT on the GPU (published figures:
+NVIDIA's Jetson Orin / Thor module data sheets; dense INT8 = sparse / 2, FP16 derived)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 from edgekit.targets.base import Target
 from edgekit.targets.schemes import TRT_S8S8, Scheme
 
-_STACK = "vendor data sheets via shared/STACK.md"
+_STACK = "NVIDIA Jetson module data sheets (dense INT8 = sparse / 2)"
 # The TensorRT each JetPack ships (the ONNX parser the op check in export/trt_ops.py follows):
 # JetPack 6.1/6.2 (Jetson Linux 36.4, Orin) ships TensorRT 10.3 with CUDA 12.6; JetPack 7.0/7.1
 # (Jetson Linux 38.x, Thor) ships TensorRT 10.13 (10.13.3) with CUDA 13.0.

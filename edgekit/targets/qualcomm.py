@@ -1,5 +1,5 @@
 """Qualcomm targets: the Hexagon NPU (HTP) through QNN context binaries (published figures:
-vendor data sheets via shared/STACK.md)."""
+Qualcomm's QCS6490 / QRB5165 product briefs)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 from edgekit.targets.base import Target
 from edgekit.targets.schemes import QNN_A8W8, QNN_A16W8, Scheme
 
-_STACK = "vendor data sheets via shared/STACK.md"
+_STACK = "Qualcomm product briefs (QCS6490, QRB5165)"
 
 
 class QualcommTarget(Target):

@@ -23,5 +23,5 @@ class RewardModelConfig:
     candidates: int = 8  # N clips scored per tick, one batched call
     temperature: float = 1.0  # softmax temperature of the candidate weights
     # reranking runs once per replanned action chunk, and chunked policies replan at ~10 Hz
-    # (diffusion policy, see STACK.md)
+    # (Diffusion Policy, Chi et al. 2023)
     hz: float = 10.0
