@@ -23,8 +23,8 @@ class CpuTarget(Target):
             # This host, x86: 7-bit weights, whatever its own class. The artifact then computes
             # the same on every x86 CPU (exact on VNNI, no saturation on AVX2), so one built on a
             # VNNI workstation does not silently break on an AVX2 robot; the cost measured on the
-            # zoo's tiny models was within noise (docs/benchmarks.md). `cpu-x86-vnni` keeps 8-bit weights
-            # for a robot known to have VNNI.
+            # zoo's tiny models was within noise (docs/benchmarks.md). `cpu-x86-vnni` keeps 8-bit
+            # weights for a robot known to have VNNI.
             return [CPU_U8S8_7BIT]
         # a named class, or an ARM64 host; a CPU of no known class gets the safe scheme
         return [CPU_SCHEMES.get(isa.name, CPU_U8S8_7BIT)]
