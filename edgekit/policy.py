@@ -117,10 +117,10 @@ class Policy:
         return self._ms[-1] if self._ms else None
 
     def stats(self) -> LatencyStats:
-        """Tick latency over the latest ticks (up to 10,000), deadline at the loop period."""
+        """Tick latency over the latest ticks (up to 10,000); misses counted against the budget."""
         if not self._ms:
             raise BadInputError("no ticks yet: call act() first")
-        return LatencyStats.from_ns(np.asarray(self._ms) * 1e6, deadline_ms=1000.0 / self.hz)
+        return LatencyStats.from_ns(np.asarray(self._ms) * 1e6, deadline_ms=self.budget_ms)
 
     def report(self) -> dict[str, Any]:
         return {
