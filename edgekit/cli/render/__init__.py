@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgekit.cli.env import force_color, in_ci, no_color
+from edgekit.cli.guard import verdict_stdout
 
 
 def plain() -> bool:
@@ -57,14 +58,16 @@ def line(text: str) -> None:
 
 
 def verdict(passed: bool, text: str) -> None:
-    """The last line of a report: plain in CI, bold green/red on a terminal."""
+    """The last line of a report: plain in CI, bold green/red on a terminal. ``--quiet`` keeps
+    it (see :func:`edgekit.cli.guard.verdict_stdout`)."""
     word = "PASS" if passed else "FAIL"
-    if plain():
-        print(f"verdict: {word}  {text}")
-    else:
-        style = "bold green" if passed else "bold red"
-        console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
-        console().print(text, markup=False, highlight=False)
+    with verdict_stdout():
+        if plain():
+            print(f"verdict: {word}  {text}")
+        else:
+            style = "bold green" if passed else "bold red"
+            console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
+            console().print(text, markup=False, highlight=False)
 
 
 def si(n: float, unit: str = "") -> str:
