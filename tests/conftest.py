@@ -24,8 +24,11 @@ class CliResult:
 def cli(capsys, monkeypatch):
     """Call ``edgekit.cli.main`` in-process with argv; return exit code, stdout, stderr."""
     from edgekit.cli import _state, main
+    from edgekit.cli.env import ENV_DEFAULTS
 
     monkeypatch.setenv("CI", "true")
+    for name in ("FORCE_COLOR", "NO_COLOR", *ENV_DEFAULTS):  # the caller's shell has no say
+        monkeypatch.delenv(name, raising=False)
 
     def run(*args: str) -> CliResult:
         _state["debug"] = False

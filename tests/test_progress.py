@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from edgekit import progress
-from edgekit.progress import Sink, SteadyRate, Task, _in_ci
+from edgekit.cli.env import in_ci
+from edgekit.progress import Sink, SteadyRate, Task
 from edgekit.progress.lines import LineSink, duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def test_nested_timed_sections_pause_once():
 )  # fmt: skip
 def test_in_ci_reads_a_boolean(monkeypatch, value, ci):
     monkeypatch.setenv("CI", value)
-    assert _in_ci() is ci
+    assert in_ci() is ci
 
 
 # --- heartbeat lines (CI) -------------------------------------------------------------------

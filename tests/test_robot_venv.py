@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.cli.env import in_ci
 from tests.conftest import ROOT
 
 ROBOT = os.environ.get("EDGEKIT_ROBOT_PYTHON", "")
@@ -40,7 +41,7 @@ print(json.dumps({"acts": acts, "ticks": rep["ticks"], "runtime": rep["runtime"]
 @pytest.fixture(scope="module")
 def robot() -> Path:
     if not ROBOT:
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail("EDGEKIT_ROBOT_PYTHON is not set: run the tests with `make test`")
         pytest.skip("no torch-free venv: `make test` builds one (make robot)")
     python = Path(ROBOT)

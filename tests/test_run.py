@@ -204,8 +204,9 @@ def test_json_to_stdout_and_quiet(tmp_path, cli):
     rep = json.loads(res.out)  # nothing but the JSON on stdout
     assert rep["schema"] == "edgekit.run/1" and rep["passed"] is True
     assert set(rep) >= {"recipe", "model", "stages", "gates", "targets", "exit_code"}
-    quiet = cli("run", path, "--out", tmp_path / "run", "--quiet")
-    assert quiet.code == 0 and quiet.out == "" and quiet.err == ""
+    quiet = cli("run", path, "--out", tmp_path / "run", "--quiet")  # the verdict line only
+    assert quiet.code == 0 and quiet.out.startswith("verdict: PASS") and quiet.err == ""
+    assert len(quiet.out.splitlines()) == 1
     loud = cli("run", path, "--out", tmp_path / "run")
     assert "verdict: PASS" in loud.out and "[edgekit]" not in loud.out  # progress: stderr
     assert "[edgekit] run: [1/3] quantize done" in loud.progress and "cached" in loud.progress

@@ -1,4 +1,5 @@
-"""What the ``edgekit`` entry point does around every command: signals, OS errors, claims.
+"""What the ``edgekit`` entry point does around every command: signals, OS errors, claims,
+and where output goes (``--json -``, ``--quiet``).
 
 SIGINT and SIGTERM raise :class:`~edgekit.errors.Signalled` in the main thread, so the command
 unwinds like any failure: staging folders, temporary folders and lock files are removed by the
@@ -9,8 +10,10 @@ would kill the process with no cleanup at all.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -78,6 +81,82 @@ def claimed(out: Path, json_out: Path | str | None = None) -> Any:
     return claim_out(out) if _writer() else nullcontext()
 
 
+class _Discard(io.TextIOBase):
+    """A text stream that drops what is written to it (``--quiet``)."""
+
+    def write(self, s: str) -> int:
+        return len(s)
+
+    def isatty(self) -> bool:
+        return False
+
+
+# set by output(): the process's stdout, and the stream the verdict line goes to
+_out: dict[str, Any] = {"stdout": None, "verdict": None, "quiet": False}
+
+
+def output(json_out: Path | str | None = None, quiet: bool = False) -> None:
+    """Route this command's output, first thing in every command that prints.
+
+    ``--json -``: stdout carries the JSON report and nothing else; what people read goes to
+    stderr (or nowhere with ``--quiet``). ``--quiet``: only errors (stderr) and the verdict line
+    (stdout), or nothing but the JSON with ``--json -``. Human output is whatever the command
+    prints to ``sys.stdout``; :func:`json_stdout` and :func:`verdict_stdout` reach the real one.
+    :func:`restore_output` (the entry point, after the command) puts it back.
+    """
+    restore_output()
+    real = sys.stdout
+    to_stdout = json_out is not None and str(json_out) == "-"
+    human: Any = _Discard() if quiet else (sys.stderr if to_stdout else real)
+    verdict: Any = real if quiet and not to_stdout else human
+    _out.update(stdout=real, verdict=verdict, quiet=quiet)
+    sys.stdout = human
+
+
+def restore_output() -> None:
+    """Undo :func:`output` (the entry point calls it when the command ends)."""
+    if _out["stdout"] is not None:
+        sys.stdout = _out["stdout"]
+    _out.update(stdout=None, verdict=None, quiet=False)
+
+
+def quiet() -> bool:
+    """Whether this command runs with ``--quiet`` (progress displays stay off)."""
+    return bool(_out["quiet"])
+
+
+@contextmanager
+def _stdout(stream: Any) -> Iterator[None]:
+    saved = sys.stdout
+    sys.stdout = stream if stream is not None else saved
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def json_stdout() -> Any:
+    """Within: ``sys.stdout`` is the process's stdout, where ``--json -`` writes."""
+    return _stdout(_out["stdout"])
+
+
+def verdict_stdout() -> Any:
+    """Within: ``sys.stdout`` is where the verdict line goes (kept by ``--quiet``)."""
+    return _stdout(_out["verdict"])
+
+
+def put_json(json_out: Path | str, text: str) -> None:
+    """``--json FILE`` written whole, or ``--json -``: the text on stdout."""
+    if str(json_out) == "-":
+        with json_stdout():
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return
+    from edgekit.destinations import write_text_atomic
+
+    write_text_atomic(Path(json_out), text, "--json")
+
+
 def os_error_line(e: OSError) -> str:
     """One line for an OS error no command turned into its own message: path and reason."""
     from edgekit.destinations import reason
@@ -89,11 +168,15 @@ def os_error_line(e: OSError) -> str:
 
 def finish(result: Gated, json_out: Path | str | None = None) -> None:
     """The one place a verb's gates become the exit code: write ``--json`` (the result's
-    report, also when a gate failed), then exit 1 naming every failed gate."""
+    report, also when a gate failed; ``-``: on stdout), then exit 1 naming every failed gate."""
     from edgekit.cli.render.json_report import write_json
     from edgekit.errors import GateFailed
 
-    if json_out:
+    if json_out is not None and str(json_out) == "-":
+        import json
+
+        put_json("-", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    elif json_out:
         write_json(Path(json_out), result.to_dict())
     if result.passed:
         return

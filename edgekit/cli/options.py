@@ -1,31 +1,117 @@
-"""Options shared by the commands that load a model, and the loader they feed."""
+"""Options shared by the commands, their choices, and the checks made before anything loads.
+
+The choices are listed here (``--help`` shows them, shell completion offers them) and checked by
+the verbs' config classes, which hold the same lists (``tests/test_cli_conventions.py`` keeps
+the two equal): the CLI builds a verb's config and checks its files before torch or a model
+loads, so a usage error is one line and quick.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from edgekit.cli.env import ENV_TARGET, ENV_THREADS
+from edgekit.errors import InputSpecError
+from edgekit.targets import TARGETS
 
 if TYPE_CHECKING:
     from edgekit.loader import Source
 
+# the choices of each option (the config classes' Literal types hold the same)
+TARGET_NAMES = tuple(TARGETS.names())
+BENCH_RUNTIMES = ("ort", "torch", "tensorrt")
+GATES = ("p50", "p90", "p99", "max", "mean")
+BENCH_PRECISIONS = ("fp32", "fp16", "int8", "int16")
+QUANTIZE_PRECISIONS = ("int8", "int4", "mixed")
+METHODS = ("minmax", "percentile", "entropy")
+BLOCK_SIZES = (32, 64, 128)
+FORMATS = ("onnx", "qnn", "tensorrt")
+TENSORRT_PRECISIONS = ("fp16", "int8", "fp32")
+ENVS = ("reacher",)
+
+
+def completer(choices: Sequence[object]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's choices."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [str(c) for c in choices if str(c).startswith(incomplete)]
+
+    return complete
+
+
+def metavar(choices: Sequence[object]) -> str:
+    """``[a|b|c]``: how ``--help`` shows an option's choices."""
+    return "[" + "|".join(map(str, choices)) + "]"
+
+
+def choice_option(name: str, choices: Sequence[object], help: str, **kw: Any) -> Any:
+    """A ``typer.Option`` whose help lists ``choices`` and whose completion offers them (the
+    value is checked by the verb's config, with edgekit's one-line message)."""
+    return typer.Option(
+        name, metavar=metavar(choices), help=help, autocompletion=completer(choices), **kw
+    )
+
+
 ModelArg = Annotated[
     str,
     typer.Argument(
+        metavar="MODEL",
         help="zoo:NAME[:PRESET], FILE.py:factory, pkg.module:factory, FILE.onnx, FILE.pt2, "
         "or an artifact folder.",
         show_default=False,
     ),
 ]
 WeightsOpt = Annotated[
-    Path | None, typer.Option("--weights", help="Trained weights (.safetensors) for a zoo model.")
+    Path | None,
+    typer.Option(
+        "--weights", metavar="FILE", help="Trained weights (.safetensors) for a zoo model."
+    ),
 ]
 InputsOpt = Annotated[
-    Path | None, typer.Option("--inputs", help="Sample inputs (.npz) for a factory/pt2 model.")
+    Path | None,
+    typer.Option("--inputs", metavar="FILE", help="Sample inputs (.npz) for a factory/pt2 model."),
+]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", metavar="DIR", help="Artifact folder to write.")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty --out.")]
-JsonReportOpt = Annotated[Path | None, typer.Option("--json", help="Write the full report.")]
+JSON_HELP = (
+    "Write the report as JSON to FILE, or to stdout with '-' (then stdout carries the JSON "
+    "and nothing else; the rest goes to stderr)."
+)
+JsonReportOpt = Annotated[str | None, typer.Option("--json", metavar="FILE|-", help=JSON_HELP)]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print only errors and the verdict line (with --json -: only the JSON).",
+    ),
+]
+TargetOpt = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="TARGET",
+        envvar=ENV_TARGET,
+        help=f"Target profile: {', '.join(TARGET_NAMES)} (see edgekit targets).",
+        autocompletion=completer(TARGET_NAMES),
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        envvar=ENV_THREADS,
+        help="Intra-op threads. Default: the CPUs this process may use.",
+        show_default=False,
+    ),
+]
 LatencyTicksOpt = Annotated[
     int, typer.Option("--latency-ticks", help="Ticks timed for the speed check (0: skip).")
 ]
@@ -74,6 +160,15 @@ TimeoutOpt = Annotated[
 ]
 
 
+def check_data(value: str | None, required: str) -> None:
+    """``--calib`` / ``--data`` before any model loads: given (else ``required``, the message),
+    and 'synthetic' or an existing file or folder."""
+    if value is None:
+        raise InputSpecError(required)
+    if value != "synthetic" and not Path(value).exists():
+        raise InputSpecError(f"{value}: no such calibration file or folder")
+
+
 def load_source(
     model: str,
     weights: Path | None,
@@ -86,6 +181,8 @@ def load_source(
     ``options.load_source`` so that tests can replace it)."""
     from edgekit.loader import load
     from edgekit.plugins import allow_plugins
+    from edgekit.zoo_table import check_zoo_ref
 
+    check_zoo_ref(model)  # an unknown zoo name or preset fails before torch loads
     allow_plugins(allow_plugin)
     return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle, timeout=timeout)

@@ -15,11 +15,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import BadInputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: check_resume runs before it loads
+    import torch
 
 TENSORS = "state.safetensors"
 META = "state.json"
@@ -38,6 +39,7 @@ class TrainState:
 
 
 def save(folder: Path, state: TrainState, settings_hash: str) -> None:
+    import torch
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {"generator": state.generator}
@@ -77,6 +79,7 @@ def save(folder: Path, state: TrainState, settings_hash: str) -> None:
 
 def load(folder: Path, settings_hash: str) -> TrainState:
     """Read a checkpoint written by :func:`save` for the same settings."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -26,7 +26,6 @@ This module imports neither torch nor rich: the tick core (``edgekit.loop``) rep
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -211,8 +210,3 @@ def active() -> list[Task]:
     """The tasks running now, outermost first."""
     with _lock:
         return list(_active)
-
-
-def _in_ci() -> bool:
-    """``CI`` set to something true: "", "0", "false" and "no" (any case) are not CI."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

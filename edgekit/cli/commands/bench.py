@@ -13,34 +13,53 @@ from edgekit.cli.options import (
     ModelArg,
     PickleOpt,
     PluginOpt,
+    QuietOpt,
+    TargetOpt,
+    ThreadsOpt,
     TimeoutOpt,
     WeightsOpt,
+    choice_option,
 )
 
 
 def bench(
     model: ModelArg,
-    target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
-    runtime: Annotated[str, typer.Option("--runtime", help="ort (default) or torch.")] = "ort",
+    target: TargetOpt = "cpu",
+    runtime: Annotated[
+        str,
+        choice_option(
+            "--runtime",
+            options.BENCH_RUNTIMES,
+            "What runs the networks: onnxruntime, eager PyTorch, or TensorRT (on a Jetson).",
+        ),
+    ] = "ort",
     ticks: Annotated[int, typer.Option("--ticks", help="Timed ticks.")] = 200,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up ticks.")] = 20,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="Intra-op threads (default: usable CPUs).")
-    ] = None,
+    threads: ThreadsOpt = None,
     spin: Annotated[
         bool, typer.Option("--spin", help="Let onnxruntime threads spin-wait (off by default).")
     ] = False,
-    hz: Annotated[float | None, typer.Option("--hz", help="Loop rate (default: model's).")] = None,
-    budget_ms: Annotated[
-        float | None, typer.Option("--budget-ms", help="Tick budget (default: target's).")
+    hz: Annotated[
+        float | None, typer.Option("--hz", help="Loop rate. Default: the model's.")
     ] = None,
-    gate: Annotated[str, typer.Option("--gate", help="Statistic held to the budget.")] = "p99",
+    budget_ms: Annotated[
+        float | None,
+        typer.Option("--budget-ms", help="Tick budget in ms. Default: the target's at --hz."),
+    ] = None,
+    gate: Annotated[
+        str, choice_option("--gate", options.GATES, "Statistic held to the budget.")
+    ] = "p99",
     program: Annotated[
-        str | None, typer.Option("--program", help="Another loop program of the model.")
+        str | None,
+        typer.Option("--program", metavar="NAME", help="Another loop program of the model."),
     ] = None,
     loop: Annotated[
         list[str] | None,
-        typer.Option("--loop", help="Override a loop-program parameter, KEY=VALUE (repeatable)."),
+        typer.Option(
+            "--loop",
+            metavar="KEY=VALUE",
+            help="Override a loop-program parameter (repeatable).",
+        ),
     ] = None,
     require_measured: Annotated[
         bool,
@@ -51,29 +70,35 @@ def bench(
     ] = False,
     precision: Annotated[
         str | None,
-        typer.Option(
+        choice_option(
             "--precision",
-            help="Estimates only: fp32, fp16, int8 or int16 [default: the target's usual].",
+            options.BENCH_PRECISIONS,
+            "Estimates only: the precision to estimate. Default: the target's usual.",
         ),
     ] = None,
     json_out: JsonReportOpt = None,
+    quiet: QuietOpt = False,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
     allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
-    """Measure the whole control tick against the target's budget (exit 1 when missed); a
-    target that is not this machine gets a labelled roofline estimate instead."""
+    """Time the whole control tick against the target's budget.
+
+    Exit 1 when the budget is missed. A target that is not this machine gets a roofline
+    estimate instead, labelled as such.
+    """
     from edgekit.bench import BenchConfig
     from edgekit.bench import bench as run_bench
     from edgekit.bench.api import parse_loop_params
     from edgekit.bench.estimated import EstimateReport
-    from edgekit.cli.guard import check_json, finish
+    from edgekit.cli.guard import check_json, finish, output
     from edgekit.cli.render.bench import print_bench, print_estimate
     from edgekit.cli.render.progress import shown
     from edgekit.targets import get_target
 
+    output(json_out, quiet)
     config = BenchConfig.from_options(
         target=target,
         runtime=runtime,

@@ -16,18 +16,28 @@ from edgekit.cli.options import (
     ModelArg,
     PickleOpt,
     PluginOpt,
+    QuietOpt,
     TimeoutOpt,
     WeightsOpt,
+)
+
+DATA_REQUIRED = (
+    "--data is required: observations as a calibration/recording .npz (see "
+    "calib_data/README.md), or `--data synthetic` to train on generated observations"
 )
 
 
 def distill(
     teacher: ModelArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Student artifact folder to write.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="DIR", help="Student artifact folder to write."),
+    ],
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
+            metavar="FILE|DIR|synthetic",
             help="Observations: calibration/recording .npz or folder (calib_data/README.md), "
             "or 'synthetic' to train on generated observations explicitly.",
         ),
@@ -35,28 +45,40 @@ def distill(
     width: Annotated[float, typer.Option("--width", help="Student hidden widths x this.")] = 1.0,
     depth: Annotated[float, typer.Option("--depth", help="Student layer counts x this.")] = 1.0,
     student: Annotated[
-        str | None, typer.Option("--student", help="Student model reference (instead).")
+        str | None,
+        typer.Option(
+            "--student", metavar="MODEL", help="Student model reference (instead of scaling)."
+        ),
     ] = None,
     denoise_steps: Annotated[
         int | None,
-        typer.Option("--denoise-steps", help="Step-distil the sampler to N (1-4) denoiser calls."),
+        typer.Option(
+            "--denoise-steps",
+            metavar="N",
+            help="Step-distil the sampler to N (1-4) denoiser calls.",
+        ),
     ] = None,
     denoise_block: Annotated[
         str | None,
         typer.Option(
             "--denoise-block",
+            metavar="BLOCK",
             help="With --denoise-steps on a tick of several denoise blocks: which one "
             "(its index in the tick's blocks, or its result name).",
         ),
     ] = None,
     program: Annotated[
-        str | None, typer.Option("--program", help="Teacher loop program (e.g. ddim16).")
+        str | None,
+        typer.Option("--program", metavar="NAME", help="Teacher loop program (e.g. ddim16)."),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Training (optimiser) steps.")] = 300,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per step.")] = 32,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", help="AdamW peak LR [default: 1e-3; 1e-4 with --denoise-steps]."),
+        typer.Option(
+            "--lr",
+            help="Peak learning rate of AdamW. Default: 1e-3, or 1e-4 with --denoise-steps.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     max_error: Annotated[
@@ -86,20 +108,25 @@ def distill(
     latency_ticks: LatencyTicksOpt = 30,
     force: ForceOpt = False,
     json_out: JsonReportOpt = None,
+    quiet: QuietOpt = False,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
     allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
-    """Distil a teacher into a smaller or few-step student, with fidelity and latency."""
+    """Distil a teacher into a smaller or few-step student.
+
+    The student is trained on the teacher's outputs over the given observations; its fidelity
+    (vs the teacher) and latency are measured before it is written.
+    """
     from edgekit.artifacts import check_out_dir
-    from edgekit.cli.guard import claimed, finish
+    from edgekit.cli.guard import claimed, finish, output
     from edgekit.cli.render.distill import print_distill, train_progress
     from edgekit.distill import DistillConfig
-    from edgekit.distill import distill as run_distill
-    from edgekit.distill.api import check_resume
+    from edgekit.distill.checkpoint import check_resume
 
+    output(json_out, quiet)
     config = DistillConfig.from_options(
         width=width,
         depth=depth,
@@ -115,9 +142,13 @@ def distill(
         checkpoint_every=checkpoint_every,
         latency_ticks=latency_ticks,
     )
+    options.check_data(data, DATA_REQUIRED)
     check_out_dir(out, force)
     check_resume(out, resume, force)  # fail before loading the teacher
-    with claimed(out, json_out), train_progress() as progress:  # claimed: --out fails now
+    from edgekit.cli.guard import quiet as is_quiet
+    from edgekit.distill import distill as run_distill  # imports torch: after every check
+
+    with claimed(out, json_out), train_progress(is_quiet()) as progress:  # --out fails now
         source = options.load_source(teacher, weights, inputs, allow_pickle, timeout, allow_plugin)
         result = run_distill(
             source, out, config, data, force=force, resume=resume, progress=progress

@@ -13,20 +13,24 @@ from edgekit.cli.options import (
     ModelArg,
     PickleOpt,
     PluginOpt,
+    QuietOpt,
     TimeoutOpt,
     WeightsOpt,
+    choice_option,
 )
 
 
 def eval_cmd(
     model: ModelArg,
-    env: Annotated[str, typer.Option("--env", help="Simulated task (reacher).")] = "reacher",
+    env: Annotated[str, choice_option("--env", options.ENVS, "Simulated task.")] = "reacher",
     episodes: Annotated[int, typer.Option("--episodes", "-n", help="Seeded episodes.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Episode i uses seed + i.")] = 0,
     teacher: Annotated[
         str,
         typer.Option(
-            "--teacher", help="Reference policy: 'auto' (the artifact's source), 'none' or a REF."
+            "--teacher",
+            metavar="auto|none|MODEL",
+            help="Reference policy: 'auto' (the artifact's source), 'none', or a model.",
         ),
     ] = "auto",
     min_success_ratio: Annotated[
@@ -37,21 +41,27 @@ def eval_cmd(
         ),
     ] = None,
     program: Annotated[
-        str | None, typer.Option("--program", help="Another loop program of the model.")
+        str | None,
+        typer.Option("--program", metavar="NAME", help="Another loop program of the model."),
     ] = None,
     json_out: JsonReportOpt = None,
+    quiet: QuietOpt = False,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
     allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
-    """Closed-loop task success of a policy in simulation (MuJoCo), next to its teacher."""
-    from edgekit.cli.guard import check_json, finish
+    """Closed-loop task success in simulation, next to the teacher.
+
+    Seeded MuJoCo episodes run the policy through its own control-loop program.
+    """
+    from edgekit.cli.guard import check_json, finish, output
     from edgekit.cli.render.eval import print_eval
     from edgekit.cli.render.progress import shown
     from edgekit.eval import EvalConfig, evaluate, get_task
 
+    output(json_out, quiet)
     config = EvalConfig.from_options(
         env=env,
         episodes=episodes,

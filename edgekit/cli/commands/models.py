@@ -1,48 +1,66 @@
-"""``edgekit models``: the built-in zoo with its parameters, FLOPs and calls per tick."""
+"""``edgekit models``: the built-in zoo with its parameters, FLOPs and calls per tick.
+
+The figures come from the record of this model code (:mod:`edgekit.zoo_table`, no model is
+built) or, with ``--recount`` or no valid record, are counted now; the output says which.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from edgekit.cli.options import JsonReportOpt, QuietOpt
+
 
 def models(
-    kind: Annotated[str | None, typer.Option("--kind", help="Only this zoo kind.")] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write rows as JSON.")
+    kind: Annotated[
+        str | None, typer.Option("--kind", metavar="KIND", help="Only this zoo kind.")
     ] = None,
+    recount: Annotated[
+        bool,
+        typer.Option(
+            "--recount",
+            help="Build every preset and count its figures now (seconds per kind) instead of "
+            "reading the record kept for this model code.",
+        ),
+    ] = False,
+    json_out: JsonReportOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """List the built-in stack-model zoo: parameters, FLOPs and network calls per tick."""
+    """List the stack-model zoo: parameters, FLOPs and calls per tick.
+
+    FLOPs are counted on one real tick of each preset's default loop program. The figures are
+    read from the record kept for this model code (nothing is built), labelled "recorded";
+    with --recount, or when the code changed since the record, they are counted now.
+    """
     import json
 
-    from edgekit.cli.guard import check_json
-    from edgekit.cli.render import si, table
-    from edgekit.inspect import zoo_facts
+    from edgekit.cli.guard import check_json, output, put_json
+    from edgekit.cli.render import line, si, table
+    from edgekit.zoo_table import zoo_rows
 
+    output(json_out, quiet)
     check_json(json_out)  # an unwritable --json fails before the zoo is counted
-    facts = zoo_facts(kind)
+    rows, how = zoo_rows(kind, recount)
     table(
-        "edgekit zoo (FLOPs counted on one real tick of the default loop program)",
+        f"edgekit zoo (FLOPs of one real tick of the default loop program; figures {how})",
         ["kind", "category", "preset", "params", "FLOPs/tick", "calls/tick", "Hz", "program"],
         [
             [
-                f.kind,
-                f.category,
-                f.preset,
-                si(f.params),
-                si(f.flops_per_tick),
-                " + ".join(f"{n} x{k}" for n, k in f.calls_per_tick.items()),
-                f"{f.hz:g}",
-                f.program,
+                r["kind"],
+                r["category"],
+                r["preset"],
+                si(r["params"]),
+                si(r["flops_per_tick"]),
+                " + ".join(f"{n} x{k}" for n, k in r["calls_per_tick"].items()),
+                f"{r['hz']:g}",
+                r["program"],
             ]
-            for f in facts
+            for r in rows
         ],
     )
+    if how == "recorded":
+        line("figures recorded for this model code (edgekit/zoo/facts.json); --recount: count now")
     if json_out:
-        from edgekit.destinations import write_text_atomic
-
-        write_text_atomic(
-            json_out, json.dumps([f.to_dict() for f in facts], indent=2) + "\n", "--json"
-        )
+        put_json(json_out, json.dumps([{**r, "figures": how} for r in rows], indent=2) + "\n")

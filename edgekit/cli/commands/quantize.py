@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,26 +13,44 @@ from edgekit.cli.options import (
     JsonReportOpt,
     LatencyTicksOpt,
     ModelArg,
+    OutOpt,
     PickleOpt,
     PluginOpt,
+    QuietOpt,
+    TargetOpt,
     TimeoutOpt,
     WeightsOpt,
+    choice_option,
+)
+
+CALIB_REQUIRED = (
+    "--calib is required: a calibration .npz (see calib_data/README.md), or "
+    "`--calib synthetic` to calibrate on generated observations explicitly"
 )
 
 
 def quantize(
     model: ModelArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact folder to write.")],
+    out: OutOpt,
     calib: Annotated[
         str | None,
         typer.Option(
             "--calib",
+            metavar="FILE|DIR|synthetic",
             help="Calibration .npz or folder (see calib_data/README.md), "
             "or 'synthetic' to calibrate on generated observations explicitly.",
         ),
     ] = None,
-    precision: Annotated[str, typer.Option("--precision", help="int8, int4 or mixed.")] = "int8",
-    target: Annotated[str, typer.Option("--target", "-t", help="Target profile.")] = "cpu",
+    precision: Annotated[
+        str,
+        choice_option(
+            "--precision",
+            options.QUANTIZE_PRECISIONS,
+            "INT8 weights and activations, INT4 weights only, or INT8 with the most sensitive "
+            "layers kept in float (needs --max-error).",
+        ),
+    ] = "int8",
+    target: TargetOpt = "cpu",
     max_error: Annotated[
         str | None,
         typer.Option(
@@ -45,13 +62,18 @@ def quantize(
     ] = None,
     method: Annotated[
         str | None,
-        typer.Option("--method", help="int8/mixed calibration: minmax, percentile or entropy."),
+        choice_option(
+            "--method",
+            options.METHODS,
+            "int8/mixed: how activation ranges are calibrated. Default: minmax.",
+        ),
     ] = None,
     block_size: Annotated[
-        int | None, typer.Option("--block-size", help="int4: weights per scale (32, 64, 128).")
+        int | None,
+        choice_option("--block-size", options.BLOCK_SIZES, "int4: weights per scale. Default: 32."),
     ] = None,
     asymmetric: Annotated[
-        bool, typer.Option("--asymmetric", help="INT4: asymmetric weights (zero points).")
+        bool, typer.Option("--asymmetric", help="int4: asymmetric weights (zero points).")
     ] = False,
     latency_ticks: LatencyTicksOpt = 30,
     seed: Annotated[
@@ -59,21 +81,26 @@ def quantize(
     ] = 0,
     force: ForceOpt = False,
     json_out: JsonReportOpt = None,
+    quiet: QuietOpt = False,
     weights: WeightsOpt = None,
     inputs: InputsOpt = None,
     allow_pickle: PickleOpt = False,
     allow_plugin: PluginOpt = False,
     timeout: TimeoutOpt = None,
 ) -> None:
-    """Quantize (INT8 / INT4 / mixed) for a target, with whole-tick fidelity vs FP32."""
+    """Quantize for a target (INT8, INT4 or mixed), checked vs FP32.
+
+    Fidelity is measured over whole ticks of the loop program on held-out calibration data.
+    """
     from edgekit.artifacts import check_out_dir
-    from edgekit.cli.guard import claimed, finish
+    from edgekit.cli.guard import claimed, finish, output
     from edgekit.cli.render.progress import shown
     from edgekit.cli.render.quantize import print_quantize
     from edgekit.quantize import quantize as run_quantize
     from edgekit.quantize import quantize_config
     from edgekit.targets import get_target
 
+    output(json_out, quiet)
     config = quantize_config(
         precision=precision,
         target=get_target(target).name,
@@ -84,6 +111,7 @@ def quantize(
         latency_ticks=latency_ticks,
         seed=seed,
     )
+    options.check_data(calib, CALIB_REQUIRED)
     check_out_dir(out, force)
     with claimed(out, json_out), shown("quantize"):  # claimed: an unwritable --out fails now
         source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)

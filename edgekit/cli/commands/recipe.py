@@ -7,19 +7,34 @@ from typing import Annotated
 
 import typer
 
+from edgekit.cli.options import QuietOpt
+
 recipe_app = typer.Typer(
-    help="Recipe files (recipes/*.yaml): check one without running it.", no_args_is_help=True
+    help="Recipe files (recipes/*.yaml): check one without running it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
-@recipe_app.command("check")
+@recipe_app.command(
+    "check", epilog="\b\nExample:\n  edgekit recipe check recipes/diffusion-policy.yaml"
+)
 def recipe_check(
-    file: Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(metavar="RECIPE", help="Recipe YAML file.", show_default=False)
+    ],
+    quiet: QuietOpt = False,
 ) -> None:
-    """Validate a recipe (schema, stages, targets, budgets, the model's factory file) without
-    running anything."""
+    """Validate a recipe without running anything.
+
+    Checks the schema, the stages, targets and budgets, and that the model's factory file
+    exists. Prints two lines on success (none with --quiet).
+    """
+    from edgekit.cli.guard import output
     from edgekit.cli.render import line
     from edgekit.run import RecipeError, load_recipe
+
+    output(None, quiet)
 
     r = load_recipe(file)
     try:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
+from edgekit.cli.options import JsonReportOpt, QuietOpt
 
 
-def targets(
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write as JSON.")] = None,
-) -> None:
-    """List hardware targets with their published figures and default budgets."""
+def targets(json_out: JsonReportOpt = None, quiet: QuietOpt = False) -> None:
+    """List hardware targets, their published figures and budgets.
+
+    A budget is the loop period times the target's headroom; "measured" targets are timed on
+    this machine, the others are estimated.
+    """
     import json
 
-    from edgekit.cli.guard import check_json
+    from edgekit.cli.guard import check_json, output, put_json
     from edgekit.cli.render import table
     from edgekit.targets import TARGETS
 
+    output(json_out, quiet)
     check_json(json_out)
 
     def fmt(x: float | None) -> str:
@@ -53,7 +53,5 @@ def targets(
         rows,
     )
     if json_out:
-        from edgekit.destinations import write_text_atomic
-
         rows_json = json.dumps([t.to_dict() for _, t in TARGETS.items()], indent=2) + "\n"
-        write_text_atomic(json_out, rows_json, "--json")
+        put_json(json_out, rows_json)

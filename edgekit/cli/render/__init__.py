@@ -7,7 +7,6 @@ command renders its result with them (``render.bench``, ``render.quantize``...),
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -15,15 +14,24 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.cli.env import force_color, in_ci, no_color
+from edgekit.cli.guard import verdict_stdout
+
 
 def plain() -> bool:
-    return bool(os.environ.get("CI")) or not sys.stdout.isatty()
+    """Plain text (no escape codes): with ``NO_COLOR``, in CI or when stdout is not a terminal;
+    ``FORCE_COLOR`` asks for the terminal's rich output anyway (see :mod:`edgekit.cli.env`)."""
+    if no_color():
+        return True
+    if force_color():
+        return False
+    return in_ci() or not sys.stdout.isatty()
 
 
 def console() -> Console:
     if plain():
         return Console(no_color=True, highlight=False, width=200, force_terminal=False)
-    return Console()
+    return Console(force_terminal=True if force_color() else None)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -42,7 +50,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> 
         t.add_column(c, justify="left" if c in (columns[0],) else "right")
     for r in rows:
         t.add_row(*r)
-    Console().print(t)
+    console().print(t)
 
 
 def line(text: str) -> None:
@@ -51,16 +59,18 @@ def line(text: str) -> None:
 
 def verdict(passed: bool, text: str, *, gated: bool = True) -> None:
     """The last line of a report: plain in CI, bold green/red on a terminal. ``gated``
-    False (nothing was held to a limit) reads ``no gate set``, never PASS."""
+    False (nothing was held to a limit) reads ``no gate set``, never PASS. ``--quiet`` keeps
+    it (see :func:`edgekit.cli.guard.verdict_stdout`)."""
     word = "PASS" if passed else "FAIL"
     style = "bold green" if passed else "bold red"
     if passed and not gated:
         word, style = "no gate set", "bold yellow"
-    if plain():
-        print(f"verdict: {word}  {text}")
-    else:
-        Console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
-        Console().print(text, markup=False, highlight=False)
+    with verdict_stdout():
+        if plain():
+            print(f"verdict: {word}  {text}")
+        else:
+            console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
+            console().print(text, markup=False, highlight=False)
 
 
 def warning_lines(items: Sequence[str]) -> None:

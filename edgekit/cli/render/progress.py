@@ -33,7 +33,8 @@ from rich.progress import ProgressColumn
 from rich.text import Text
 
 from edgekit import progress
-from edgekit.progress import Sink, Task, _in_ci
+from edgekit.cli.env import in_ci
+from edgekit.progress import Sink, Task
 from edgekit.progress.lines import LineSink, duration, stderr_stream
 
 HEARTBEAT_S = 30.0  # CI: at least one line this often (CircleCI kills a job silent for 10 min)
@@ -47,14 +48,19 @@ def make_sink(
     if quiet or os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
         return None
     out = stream or stderr_stream()
-    if _in_ci() or not _isatty(out):
+    if in_ci() or not _isatty(out):
         return LineSink(command, stream=out, interval=interval)
     return LiveSink(command, stream=out)
 
 
 @contextmanager
-def shown(command: str, quiet: bool = False) -> Iterator[Sink | None]:
-    """Show the library's progress for the ``with`` block (see the module doc)."""
+def shown(command: str, quiet: bool | None = None) -> Iterator[Sink | None]:
+    """Show the library's progress for the ``with`` block (see the module doc); ``quiet``
+    defaults to the command's ``--quiet``."""
+    if quiet is None:
+        from edgekit.cli.guard import quiet as command_quiet
+
+        quiet = command_quiet()
     out = None if quiet else stderr_stream()
     sink = make_sink(command, quiet, out)
     try:
