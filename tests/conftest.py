@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def error_lines(stderr: str) -> list[str]:
+    """stderr without the progress lines a CI-mode run writes (``[edgekit] ...``)."""
+    return [x for x in stderr.strip().splitlines() if not x.startswith("[edgekit] ")]
+
+
 @dataclass
 class CliResult:
     code: int

@@ -76,7 +76,7 @@ def listing(folder: Path) -> set[str]:
 
 
 def check_clean_error(code: int, err: str, want: int, needles: Sequence[str]) -> None:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in err.strip().splitlines() if ln.strip() and ln[:10] != "[edgekit] "]
     assert code == want, f"exit {code}, wanted {want}; stderr: {err!r}"
     assert "Traceback" not in err, err
     assert len(lines) == 1, f"stderr has {len(lines)} lines, wanted one: {err!r}"

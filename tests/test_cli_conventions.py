@@ -18,7 +18,7 @@ from typing import get_args
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, error_lines
 
 COMMANDS = ["models", "targets", "distill", "export", "quantize", "bench", "eval", "run",
             "recipe check"]  # fmt: skip
@@ -201,7 +201,7 @@ def test_usage_errors_are_one_line_and_load_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     results = json.loads(out.stdout)
-    lines = out.stderr.strip().splitlines()
+    lines = error_lines(out.stderr)
     assert len(lines) == len(USAGE_ERRORS), out.stderr  # one line each
     for (argv, needle), (code, torch), line in zip(USAGE_ERRORS, results, lines, strict=True):
         assert code == 2, (argv, line)

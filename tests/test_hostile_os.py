@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, error_lines
 from tests.hostile import QUICK_BENCH, Hostile, Workspace, check_clean_error
 
 CALIB = ROOT / "calib_data"
@@ -318,7 +318,7 @@ def test_a_signal_cleans_up_and_a_second_writer_is_refused(sig, code, line, tmp_
             first.kill()
             first.communicate()
     assert first.returncode == code, err
-    assert err.strip().splitlines() == [line], err
+    assert error_lines(err) == [line], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no out, lock, staging
     ours = [p.name for p in tmp.iterdir() if p.name.startswith(("edgekit", "tmp"))]
     assert not ours, f"temporary folders left behind: {ours}"

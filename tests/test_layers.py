@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, error_lines
 
 # Runs in a fresh interpreter where ``import torch`` fails, as on a robot without torch.
 NO_TORCH = """
@@ -128,7 +128,7 @@ def test_a_command_that_needs_torch_says_which_extra_without_it(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
     )
     assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
-    assert r.stderr.strip() == (
+    assert error_lines(r.stderr) == [
         "error: this needs torch, which is not installed here: pip install 'edgekit[compress]'"
-    )
+    ]
     assert not (tmp_path / "x").exists()
