@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -34,6 +35,12 @@ def console() -> Console:
     return Console(force_terminal=True if force_color() else None)
 
 
+# columns of words: left-aligned; the first and the prose ones wrap when narrow, figures never
+TEXT_COLUMNS = {"evidence", "verdict", "status", "stage", "gate", "output", "program", "network",
+                "artifact", "method"}  # fmt: skip
+PROSE_COLUMNS = {"note", "notes", "reason", "summary", "why"}
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     if plain():
         widths = [
@@ -45,9 +52,18 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> 
         for r in rows:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
         return
-    t = Table(title=title, title_justify="left")
+    narrow = console().width < 100  # 80 columns: no side borders, text columns share the room
+    t = Table(
+        title=title,
+        title_justify="left",
+        expand=narrow,
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+    )
     for c in columns:
-        t.add_column(c, justify="left" if c in (columns[0],) else "right")
+        prose = c == columns[0] or c in PROSE_COLUMNS
+        text = prose or c in TEXT_COLUMNS
+        t.add_column(c, justify="left" if text else "right", no_wrap=not prose,
+                     ratio=1 if prose else None)  # fmt: skip
     for r in rows:
         t.add_row(*r)
     console().print(t)
