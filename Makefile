@@ -60,7 +60,7 @@ qemu:
 	  || echo "note: qemu-user not installed: the AVX2 INT8 kernel check will be skipped"
 
 test: lint qemu robot
-	EDGEKIT_ROBOT_PYTHON=$(ROBOT)/bin/python $(BIN)/pytest -q
+	EDGEKIT_ROBOT_PYTHON=$(ROBOT)/bin/python $(BIN)/pytest -q --durations=15
 
 # Speed targets: run by hand on an idle machine; results go in docs/benchmarks.md (headlines in the README).
 bench: install
