@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python benchmarks/quantize_compare.py
 	$(BIN)/python benchmarks/distill_compare.py
 	$(BIN)/python benchmarks/token_vla.py
+	$(BIN)/python benchmarks/vla_flow_kv.py
 
 clean:
 	rm -rf $(VENV) $(ROBOT) $(OUT) .pytest_cache .mypy_cache .ruff_cache

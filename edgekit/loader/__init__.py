@@ -42,6 +42,7 @@ from edgekit.loader.sources import (
 )
 from edgekit.loader.torch_files import load_factory, load_factory_ref, load_pickle, load_pt2
 from edgekit.loader.zoo import SHIPPED_WEIGHTS, load_zoo, parse_zoo_ref
+from edgekit.models import check_networks
 from edgekit.usercode import check_timeout
 
 __all__ = [
@@ -85,7 +86,9 @@ def load(
     ref = str(ref)
     check_timeout(timeout)
     with progress.task(f"loading {ref}"):
-        return _load(ref, weights, allow_pickle, inputs, timeout)
+        source = _load(ref, weights, allow_pickle, inputs, timeout)
+    check_networks(source.spec, ref)  # the programs can wire the networks' io together
+    return source
 
 
 def _load(

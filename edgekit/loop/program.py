@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from edgekit.registry import Registry
-from edgekit.spec import TensorSpec
+from edgekit.spec import NetworkSpec, TensorSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -88,6 +88,14 @@ class LoopProgram:
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = dict(params)
         self.rng = np.random.default_rng(0)
+
+    @classmethod
+    def check_networks(
+        cls, params: dict[str, Any], networks: dict[str, NetworkSpec], where: str
+    ) -> None:
+        """Refuse networks whose io this program cannot wire together (a state one network
+        hands the next with another shape...): a one-line ``BadInputError``. Called when a
+        model is loaded (``edgekit.models.check_networks``); the default accepts any."""
 
     def observation_spec(self) -> tuple[TensorSpec, ...]:
         """The raw observation the robot hands the loop each tick (batch-free shapes)."""

@@ -20,8 +20,9 @@ from edgekit.models.observe import BINDINGS, ClosedLoopBinding
 from edgekit.models.omni_body import program as _omni_body  # noqa: F401
 from edgekit.models.reward_model import program as _reward_model  # noqa: F401
 from edgekit.models.vla import program as _vla  # noqa: F401
+from edgekit.models.vla_flow import program as _vla_flow  # noqa: F401
 from edgekit.models.world_model import program as _world_model  # noqa: F401
-from edgekit.spec import ProgramSpec
+from edgekit.spec import ModelSpec, ProgramSpec
 
 
 def build_program(spec: ProgramSpec) -> LoopProgram:
@@ -34,9 +35,18 @@ def build_program(spec: ProgramSpec) -> LoopProgram:
     return PROGRAMS.get(spec.name)(spec.params)
 
 
+def check_networks(spec: ModelSpec, where: str) -> None:
+    """Every registered program of ``spec`` accepts its networks' io (one-line exit 2 if not:
+    e.g. an expert whose KV-cache inputs are not the prefix's KV outputs)."""
+    nets = {n.name: n for n in spec.networks}
+    for pspec in [spec.program, *spec.programs.values()]:
+        if pspec.name in PROGRAMS:  # plugins are checked when they are declared
+            PROGRAMS.get(pspec.name).check_networks(pspec.params, nets, where)
+
+
 def get_binding(kind: str) -> ClosedLoopBinding:
     """How ``kind``'s program is driven in closed loop (a kind without one: exit 2)."""
     return BINDINGS.get(kind)
 
 
-__all__ = ["build_program", "get_binding"]
+__all__ = ["build_program", "check_networks", "get_binding"]

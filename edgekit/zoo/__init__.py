@@ -9,6 +9,7 @@ from edgekit.models.humanoid import entry as _humanoid  # noqa: F401
 from edgekit.models.omni_body import entry as _omni_body  # noqa: F401
 from edgekit.models.reward_model import entry as _reward_model  # noqa: F401
 from edgekit.models.vla import entry as _vla  # noqa: F401
+from edgekit.models.vla_flow import entry as _vla_flow  # noqa: F401
 from edgekit.models.world_model import entry as _world_model  # noqa: F401
 
 __all__ = ["ZOO", "StackModel", "ZooEntry"]
