@@ -39,7 +39,7 @@ from edgekit.loop.fidelity import (
     worst_error,
 )
 from edgekit.models import build_program
-from edgekit.quantize.config import Int8Config, QuantizeConfig
+from edgekit.quantize.config import Int8Config, QuantizeConfig, check_keep_float
 from edgekit.quantize.context import Context, Outcome
 from edgekit.quantize.handlers import HANDLERS
 from edgekit.reports.envelope import envelope, speed_warnings
@@ -136,6 +136,7 @@ def quantize(
             "`--calib synthetic` to calibrate on generated observations explicitly"
         )
     source = load(model) if isinstance(model, str) else model
+    check_keep_float(config, [n.name for n in source.spec.networks])
     programs = _programs(source)
     default = next(iter(programs.values()))
     if str(calib) == "synthetic":

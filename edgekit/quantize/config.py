@@ -42,13 +42,21 @@ class _QuantizeBase(VerbConfig):
     seed: int = 0
 
 
+KEEP_FLOAT_DOC = (
+    "networks kept whole in float (FP32) while the others are quantized, e.g. a VLA's action "
+    "expert (with its flow-time embedding): names checked against the model's networks"
+)
+
+
 class Int8Config(_QuantizeBase):
     """Static post-training INT8 (weights and activations), in the target's scheme.
 
-    ``method``: how activation ranges are calibrated: minmax, percentile or entropy."""
+    ``method``: how activation ranges are calibrated: minmax, percentile or entropy.
+    ``keep_float``: networks kept whole in float (no Q/DQ in them), the others INT8."""
 
     precision: Literal["int8"] = "int8"
     method: Method = "minmax"
+    keep_float: list[str] = Field(default_factory=list, description=KEEP_FLOAT_DOC)
 
 
 class Int4Config(_QuantizeBase):
@@ -62,12 +70,17 @@ class Int4Config(_QuantizeBase):
 
 
 class MixedConfig(_QuantizeBase):
-    """INT8 with the most sensitive layers kept in float until ``max_error`` is met (on the
-    Hexagon HTP: the activation width the budget needs); any budget metric works."""
+    """INT8 with the most sensitive parts kept in float until ``max_error`` is met (on the
+    Hexagon HTP: the activation width the budget needs); any budget metric works.
+
+    The choices tried, in order: everything INT8; one whole iterated network in float (a VLA's
+    action expert, a denoiser: see :mod:`edgekit.quantize.mixed`); the fewest most sensitive
+    layers in float. ``keep_float``: networks kept in float whatever the search finds."""
 
     precision: Literal["mixed"] = "mixed"
     method: Method = "minmax"
     max_error: Budget  # the budget the search works to: required
+    keep_float: list[str] = Field(default_factory=list, description=KEEP_FLOAT_DOC)
 
 
 def _precision(value: Any) -> str | None:
@@ -89,6 +102,26 @@ _ADAPTER: TypeAdapter[Int8Config | Int4Config | MixedConfig] = TypeAdapter(Quant
 def method(config: Int8Config | Int4Config | MixedConfig) -> str:
     """The activation calibration method (INT4 is weight-only: it has none)."""
     return config.method if not isinstance(config, Int4Config) else "minmax"
+
+
+def check_keep_float(config: Int8Config | Int4Config | MixedConfig, networks: list[str]) -> None:
+    """``keep_float`` names networks the model has, and leaves at least one to quantize.
+
+    Raises:
+        BadInputError: one line naming the model's networks (exit 2).
+    """
+    keep = getattr(config, "keep_float", [])
+    unknown = [n for n in keep if n not in networks]
+    if unknown:
+        raise BadInputError(
+            f"--keep-float {unknown[0]!r}: the model has no such network (its networks: "
+            f"{', '.join(networks)})"
+        )
+    if keep and set(networks) <= set(keep):
+        raise BadInputError(
+            f"--keep-float {' '.join(dict.fromkeys(keep))}: that is every network of the model, "
+            "nothing left to quantize"
+        )
 
 
 def quantize_config(**options: Any) -> Int8Config | Int4Config | MixedConfig:

@@ -91,26 +91,56 @@ def checked_on(scheme: Scheme) -> str:
 class Int8Handler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
         check_htp(target)
+        check_keep_float_target(config, target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
+        from edgekit.quantize.choices import Measurer
+
         schemes = ctx.target.int8_schemes()
         if schemes[0].backend == "qnn":
             return qnn_int8(ctx, stage, schemes)
         scheme = schemes[0]
         nets = prepare_all(ctx, scheme)
+        keep = list(dict.fromkeys(getattr(ctx.config, "keep_float", [])))
         files = {
-            n: quantize_network(p, stage / f"{n}.onnx", scheme, method(ctx.config))
+            n: quantize_network(
+                p,
+                stage / f"{n}.onnx",
+                scheme,
+                method(ctx.config),
+                set(p.candidates) if n in keep else None,
+            )
             for n, p in nets.items()
         }
         rt = OrtRuntime(files, threads=ctx.threads)
+        chosen = Measurer(ctx, nets).measure(
+            checking_runtime(ctx, files, scheme), keep, [], ctx.config.max_error
+        )
         return Outcome(
             files,
-            scheme.name,
-            ctx.fidelity(checking_runtime(ctx, files, scheme)),
+            scheme.name + ("+float" if keep else ""),
+            chosen.rows,
             checked_on(scheme),
             scheme.to_dict(),
+            kept_float=chosen.kept_float,
             latency=measure_latency(ctx, rt, _host_label(ctx.target)),
-            extra={"quantized_nodes": {n: len(p.candidates) for n, p in nets.items()}},
+            extra={
+                "quantized_nodes": {
+                    n: 0 if n in keep else len(p.candidates) for n, p in nets.items()
+                },
+                "choices": [chosen.to_dict()],
+                "chosen": {"choice": chosen.label, "why": "--keep-float" if keep else "int8"},
+            },
+        )
+
+
+def check_keep_float_target(config: QuantizeConfig, target: Target) -> None:
+    """``keep_float`` is for the CPU and TensorRT schemes (the HTP path quantizes every network
+    with its own tool)."""
+    if getattr(config, "keep_float", None) and target.family == "qualcomm":
+        raise BadInputError(
+            f"--keep-float with --target {target.name}: keeping networks in float is not "
+            "supported for the Hexagon HTP here; use it with cpu or jetson targets"
         )
 
 
@@ -234,6 +264,7 @@ class Int4Handler(Handler):
 class MixedHandler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
         check_htp(target)
+        check_keep_float_target(config, target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.mixed import search
@@ -244,14 +275,19 @@ class MixedHandler(Handler):
         scheme = schemes[0]
         nets = prepare_all(ctx, scheme)
         assert ctx.config.max_error is not None
-        found = search(nets, scheme, ctx, ctx.config.max_error)
+        keep = list(getattr(ctx.config, "keep_float", []))
+        found = search(nets, scheme, ctx, ctx.config.max_error, keep)
         files = {
             n: quantize_network(
-                p, stage / f"{n}.onnx", scheme, method(ctx.config), found.keep_for(n)
+                p, stage / f"{n}.onnx", scheme, method(ctx.config), found.keep_for(p)
             )
             for n, p in nets.items()
         }
         rt = OrtRuntime(files, threads=ctx.threads)
+        chosen = found.choices[-1] if found.choices else None
+        for c in found.choices:  # the last one that met the budget is the one written
+            if c.met:
+                chosen = c
         return Outcome(
             files,
             f"{scheme.name}+float",
@@ -260,7 +296,11 @@ class MixedHandler(Handler):
             scheme.to_dict(),
             kept_float=found.kept_names(),
             latency=measure_latency(ctx, rt, _host_label(ctx.target)),
-            extra={"search": found.to_dict()},
+            extra={
+                "search": found.to_dict(),
+                "choices": [c.to_dict() for c in found.choices],
+                "chosen": {"choice": chosen.label if chosen else "", "why": found.why},
+            },
         )
 
 

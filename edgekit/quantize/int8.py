@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit import progress
 from edgekit.errors import ExportError
 from edgekit.loop import Arrays
@@ -41,6 +43,11 @@ class PreparedNetwork:
     op_of: dict[str, str]
     cache: Path
     feeds: list[Arrays] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=dict)  # node -> weight elements
+
+    def weight_total(self, nodes: set[str] | None = None) -> int:
+        """Weight elements of ``nodes`` (None: every candidate)."""
+        return sum(v for k, v in self.weights.items() if nodes is None or k in nodes)
 
 
 def prepare(
@@ -61,7 +68,12 @@ def prepare(
     unshare_initializers(model)
     onnx.save(model, str(pre))
     candidates, op_of = weighted_nodes(model, scheme.op_types)
-    return PreparedNetwork(name, pre, candidates, op_of, workdir / f"{name}.calib.json", feeds)
+    sizes = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer}
+    inputs = {n.name: n.input[:2] for n in model.graph.node}
+    weights = {c: max(sizes.get(i, 0) for i in inputs[c]) for c in candidates}
+    return PreparedNetwork(
+        name, pre, candidates, op_of, workdir / f"{name}.calib.json", feeds, weights
+    )
 
 
 def weighted_nodes(model: Any, op_types: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:

@@ -75,6 +75,16 @@ def quantize(
     asymmetric: Annotated[
         bool, typer.Option("--asymmetric", help="int4: asymmetric weights (zero points).")
     ] = False,
+    keep_float: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-float",
+            metavar="NET",
+            help="int8/mixed: keep this network whole in float (repeatable), e.g. a VLA's "
+            "action expert: the others are quantized.",
+            show_default=False,
+        ),
+    ] = None,
     latency_ticks: LatencyTicksOpt = 30,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of generated data and the tick's noise.")
@@ -108,6 +118,7 @@ def quantize(
         block_size=block_size,
         symmetric=False if asymmetric else None,
         max_error=options.budget(max_error),
+        keep_float=keep_float or None,
         latency_ticks=latency_ticks,
         seed=seed,
     )

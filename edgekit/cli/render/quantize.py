@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgekit.cli.render import budget_text, fidelity_cells, line, table, verdict, warning_lines
 
@@ -40,6 +40,12 @@ def print_quantize(r: QuantizeResult) -> None:
     isa = rep.get("cpu_isa")
     if isa and isa.get("note"):
         line(f"note: {isa['note']}")
+    choices = rep["extra"].get("choices") or []
+    if len(choices) > 1 or rep["kept_float"]:
+        print_choices(choices)
+        chosen = rep["extra"].get("chosen") or {}
+        if chosen.get("choice"):
+            line(f"chosen: {chosen['choice']} ({chosen.get('why', '')})")
     if rep["kept_float"]:
         line(f"kept in float ({len(rep['kept_float'])}): {', '.join(rep['kept_float'])}")
     placement = rep["extra"].get("placement")
@@ -52,3 +58,30 @@ def print_quantize(r: QuantizeResult) -> None:
             )
     warning_lines(r.warnings)
     verdict(r.passed, budget_text(r.error, fid, r.config.max_error), gated=bool(r.gates))
+
+
+def print_choices(choices: list[dict[str, Any]]) -> None:
+    """What stays in float, each choice tried: its whole-tick figure and each network's error."""
+
+    def met(c: dict[str, Any]) -> str:
+        return "-" if c["met"] is None else ("yes" if c["met"] else "no")
+
+    def value(c: dict[str, Any]) -> str:
+        if c["value"] is None:
+            return "n/a"
+        return f"{c['value'] * 100:.2f}%" + ("" if c["metric"] == "rel_l2" else f" {c['metric']}")
+
+    table(
+        "choices tried (whole tick vs FP32, in order)",
+        ["choice", "float weights", "whole tick", "per network rel-L2", "meets budget"],
+        [
+            [
+                c["choice"],
+                f"{c['float_weights'] * 100:.0f}%",
+                value(c),
+                ", ".join(f"{n} {e * 100:.2f}%" for n, e in c["network_rel_l2"].items()),
+                met(c),
+            ]
+            for c in choices
+        ],
+    )
