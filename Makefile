@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/python benchmarks/distill_compare.py
 	$(BIN)/python benchmarks/token_vla.py
 	$(BIN)/python benchmarks/vla_flow_kv.py
+	$(BIN)/python benchmarks/vla_quant.py
 
 clean:
 	rm -rf $(VENV) $(ROBOT) $(OUT) .pytest_cache .mypy_cache .ruff_cache
