@@ -90,8 +90,8 @@ def checked_on(scheme: Scheme) -> str:
 
 class Int8Handler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
+        check_keep_float_target(config, target)  # before the QNN check: a usage error
         check_htp(target)
-        check_keep_float_target(config, target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.choices import Measurer
@@ -263,8 +263,8 @@ class Int4Handler(Handler):
 
 class MixedHandler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
+        check_keep_float_target(config, target)  # before the QNN check: a usage error
         check_htp(target)
-        check_keep_float_target(config, target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.mixed import search
