@@ -44,6 +44,7 @@ from edgekit.distill import dist as distmod
 from edgekit.distill.checkpoint import check_resume, checkpoint_dir
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.measure import facts, latency
+from edgekit.distill.teacher import teacher_program, with_program
 from edgekit.distill.train import TrainConfig, train
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
 from edgekit.gates import Gate, Gated
@@ -51,7 +52,6 @@ from edgekit.loader import Source, TorchSource, load, source_info
 from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
 from edgekit.reports.envelope import envelope, speed_warnings
-from edgekit.spec import ProgramSpec
 
 SYNTHETIC_N = 128  # observations generated for `--data synthetic` (25% held out)
 Progress = Callable[[str, int, int, dict[str, float]], None]  # phase, done, total, metrics
@@ -160,7 +160,8 @@ def _distill(
         raise BadInputError(
             f"--batch-size {config.batch_size} does not divide over {ctx.world} processes"
         )
-    pname, pspec = _teacher_program(source, config)
+    pname, pspec = teacher_program(source, config)
+    source = with_program(source, pname, pspec)  # --loop overrides: the teacher as run
     program = build_program(pspec)
     with show.task("loading observations"):
         observations, data_info = _observations(data, program, config)
@@ -174,13 +175,13 @@ def _distill(
     data_info.update(train_observations=len(train_obs), holdout_observations=len(holdout_obs))
     torch.manual_seed(config.seed)
 
-    from edgekit.distill import outputs, steps, steps_declared
+    from edgekit.distill import outputs
 
     # held-out error on the progress display, when one is shown
     live = (progress is not None or show.sink() is not None) and ctx.is_main
     with show.task("building the student and the teacher's targets"):
         if config.mode == "steps":
-            mode = steps_declared if pspec.name == "tick" else steps
+            mode = _step_mode(pspec.name)
             objective, student_src, how, extra = mode.setup(
                 source, pname, pspec, train_obs, config, holdout_obs if live else []
             )
@@ -264,21 +265,15 @@ def _distill(
         ctx.barrier()
 
 
+def _step_mode(program: str) -> Any:
+    """The step-distillation module for a teacher program: a declared tick's denoise block,
+    the flow-matching VLA's expert, or the zoo's diffusion sampler (which refuses the rest)."""
+    from edgekit.distill import steps, steps_declared, steps_flow
+
+    return {"tick": steps_declared, steps_flow.FLOW: steps_flow}.get(program, steps)
+
+
 # --- teacher program, observations, settings ------------------------------------------------
-
-
-def _teacher_program(source: TorchSource, config: DistillConfig) -> tuple[str, ProgramSpec]:
-    programs = source.spec.programs or {"default": source.spec.program}
-    if config.program is None:
-        for name, p in programs.items():
-            if p == source.spec.program:
-                return name, p
-        return "default", source.spec.program
-    if config.program not in programs:
-        raise BadInputError(
-            f"--program {config.program!r}: {source.ref} has programs {sorted(programs)}"
-        )
-    return config.program, programs[config.program]
 
 
 def _observations(
@@ -336,7 +331,7 @@ def _finish(
     report: dict[str, Any],
     force: bool,
 ) -> DistillResult:
-    from edgekit.distill import outputs, steps, steps_declared
+    from edgekit.distill import outputs
     from edgekit.export.onnx import export_onnx
     from edgekit.runtimes import OrtRuntime, default_threads
 
@@ -353,11 +348,12 @@ def _finish(
         s_rt = OrtRuntime(s_files, threads=threads)
         with show.task(f"fidelity, student vs teacher, on {len(holdout)} held-out observations"):
             if config.mode == "steps" and student.spec.program.name == "tick":
-                fid = steps_declared.fidelity(
+                fid = _step_mode("tick").fidelity(
                     source, student, pname, t_rt, s_rt, holdout, config.seed, config.denoise_block
                 )
             elif config.mode == "steps":
-                fid = steps.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
+                mode = _step_mode(student.spec.program.name)
+                fid = mode.fidelity(source, student, pname, t_rt, s_rt, holdout, config.seed)
             else:
                 fid = outputs.fidelity(source, t_rt, s_rt, holdout, config.seed)
         report["fidelity"] = fid
@@ -394,9 +390,12 @@ def _save_weights(student: TorchSource, path: Path) -> None:
     from safetensors.torch import save_file
 
     state: dict[str, Any] = {}
+    # a tensor shared by two networks is saved once; the state dicts stay alive until the end
+    # (a freed tensor's id can be reused by the next network's, which would drop it)
+    dicts = {net: module.state_dict() for net, module in student.networks.items()}
     seen: set[int] = set()
-    for net, module in student.networks.items():
-        for k, v in module.state_dict().items():
+    for net, sd in dicts.items():
+        for k, v in sd.items():
             if id(v) in seen:
                 continue
             seen.add(id(v))

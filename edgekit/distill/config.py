@@ -21,6 +21,8 @@ class DistillConfig(VerbConfig):
         denoise_block: which denoise block of a declared tick to step-distil when it has
             several: its index in the tick's blocks or its ``result`` name.
         program: the teacher's loop program to distil (default: the model's default).
+        loop: overrides of the teacher program's parameters (``--loop KEY=VALUE``), checked as
+            bench checks them; a flow program refuses diffusion scheduler options.
         steps: optimiser steps.
         batch_size: rows per optimiser step (global: split over torchrun processes).
         lr, warmup, ema, grad_clip, weight_decay: AdamW peak learning rate (default 1e-3 for
@@ -49,6 +51,7 @@ class DistillConfig(VerbConfig):
     denoise_steps: int | None = Field(default=None, ge=1)
     denoise_block: str | None = None
     program: str | None = None
+    loop: dict[str, Any] | None = None
     steps: int = Field(default=300, ge=1)
     batch_size: int = Field(default=32, ge=1)
     lr: float | None = Field(default=None, gt=0)

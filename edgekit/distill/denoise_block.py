@@ -27,7 +27,9 @@ from edgekit.loop.blocks import declare_tick
 from edgekit.loop.blocks.calls import Denoise
 from edgekit.spec import NetworkSpec
 
-NEEDS = "--denoise-steps needs a tick with a denoise block (or the zoo's diffusion-sampler)"
+NEEDS = (
+    "--denoise-steps needs a tick with a denoise block (or the zoo's diffusion-sampler or vla-flow)"
+)
 #: the beta-schedule options a DDIM reference of a DDPM / DPM-Solver++ teacher keeps
 _DDIM_KEYS = (
     "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas",

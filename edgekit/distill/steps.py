@@ -265,11 +265,11 @@ def setup(
 
 
 def run_chunks(
-    params: dict[str, Any], runtime: Any, observations: list[Arrays], seed: int
+    params: dict[str, Any], runtime: Any, observations: list[Arrays], seed: int, name: str = SAMPLER
 ) -> list[np.ndarray]:
-    """Action chunks of a sampler, reset to ``seed + i`` for observation ``i`` (so every
-    sampler starts from the same noise for the same observation)."""
-    program = sampler_program(params)
+    """Action chunks of a sampler (program ``name``), reset to ``seed + i`` for observation
+    ``i`` (so every sampler starts from the same noise for the same observation)."""
+    program = build_program(ProgramSpec(name, params))
     ctx = TickContext(runtime)
     out = []
     for i, obs in enumerate(observations):

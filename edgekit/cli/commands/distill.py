@@ -71,6 +71,15 @@ def distill(
         str | None,
         typer.Option("--program", metavar="NAME", help="Teacher loop program (e.g. ddim16)."),
     ] = None,
+    loop: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loop",
+            metavar="KEY=VALUE",
+            help="Override a parameter of the teacher's loop program (repeatable), e.g. "
+            "steps=20 (flow) or scheduler=ddpm (diffusion).",
+        ),
+    ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Training (optimiser) steps.")] = 300,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per step.")] = 32,
     lr: Annotated[
@@ -121,6 +130,7 @@ def distill(
     (vs the teacher) and latency are measured before it is written.
     """
     from edgekit.artifacts import check_out_dir
+    from edgekit.bench.api import parse_loop_params
     from edgekit.cli.guard import claimed, finish, output
     from edgekit.cli.render.distill import print_distill, train_progress
     from edgekit.distill import DistillConfig
@@ -134,6 +144,7 @@ def distill(
         denoise_steps=denoise_steps,
         denoise_block=denoise_block,
         program=program,
+        loop=parse_loop_params(loop) or None,
         steps=steps,
         batch_size=batch_size,
         lr=lr,

@@ -126,16 +126,20 @@ class VLAFlowProgram(LoopProgram):
         self.queue: deque[np.ndarray] = deque()
         self.chunk = np.zeros((p["chunk"], p["action_dim"]), f32)
 
+    def prefix_feeds(self, obs: Arrays) -> Arrays:
+        """The prefix's inputs for one observation (batch of 1), normalized (after reset())."""
+        proprio = (obs["proprio"].astype(np.float32) - self.proprio_mean) / self.proprio_std
+        return {
+            "images": self.normalize(obs["images"])[None],  # (1, cams, 3, H, W)
+            "instruction": obs["instruction"].astype(np.int64)[None],
+            "proprio": proprio[None].astype(np.float32),
+        }
+
     def plan(self, ctx: TickContext, obs: Arrays) -> np.ndarray:
         """One chunk: the prefix's KV cache, then K Euler steps of the expert on it."""
         p = self.params
         with ctx.host("preprocess"):
-            proprio = (obs["proprio"].astype(np.float32) - self.proprio_mean) / self.proprio_std
-            feeds: Arrays = {
-                "images": self.normalize(obs["images"])[None],  # (1, cams, 3, H, W)
-                "instruction": obs["instruction"].astype(np.int64)[None],
-                "proprio": proprio[None].astype(np.float32),
-            }
+            feeds = self.prefix_feeds(obs)
         recompute = p["recompute_prefix"]
         cache = {} if recompute else ctx.call("prefix", feeds)
         sched = self.scheduler
