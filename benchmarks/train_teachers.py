@@ -18,11 +18,19 @@ torque + N(0, 0.1). Both teachers are behaviour-cloned:
   the observation vector next to the image features; training it too is ~20x the CPU time).
   A torque-chunk version of this teacher, trained the same way, reached 24-38% (open-loop
   torque chunks drift off the demonstrated trajectory), hence position commands.
+- ``zoo:vla-flow:reacher`` (pi0 / SmolVLA-style flow-matching VLA: one 32 x 32 camera frame,
+  a fixed 2-token instruction and the 10-D observation in the prefix, its KV cache read by
+  the action expert over 10 Euler steps; chunks of 16, 8 executed) commands joint positions
+  as the diffusion policy does, on the same demonstrations (the diffusion policy's
+  perturbation). Trained end to end (prefix and expert) with pi0's flow matching: x_t = t *
+  noise + (1 - t) * actions, v = noise - actions, t = 0.999 * Beta(1.5, 1) + 0.001; AdamW,
+  warm-up + cosine, EMA.
 
 Each teacher is then evaluated in closed loop through onnxruntime (``edgekit.eval``) and its
 training record (data, steps, loss, success) written next to the weights.
 
     python benchmarks/train_teachers.py --kinds humanoid diffusion-policy
+    OMP_NUM_THREADS=1 python benchmarks/train_teachers.py --kinds vla-flow --threads 1
 """
 
 from __future__ import annotations
@@ -267,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-episodes", type=int, default=50)
     ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS, help="weights + records")
     ap.add_argument("--calib-out", type=Path, default=CALIB, help="the recorded observations")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (vla-flow: 1)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for kind in args.kinds:
         torch.manual_seed(SEED)
         ref = f"zoo:{kind}:reacher"
@@ -275,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         demos = demonstrations(kind, src.spec.program.params, args.episodes, SEED)
         t_demo = time.time() - t0
-        steps = args.steps or {"humanoid": 20000, "diffusion-policy": 6000}.get(kind, 4000)
+        steps = args.steps or {"humanoid": 20000, "diffusion-policy": 6000}.get(kind, 3000)
         print(f"{ref}: {len(demos)} demonstrations in {t_demo:.0f} s; training {steps} steps")
         train = {"humanoid": train_mlp, "vla-flow": train_flow}.get(kind, train_diffusion)
         record = train(src, demos, steps)
