@@ -18,11 +18,19 @@ torque + N(0, 0.1). Both teachers are behaviour-cloned:
   the observation vector next to the image features; training it too is ~20x the CPU time).
   A torque-chunk version of this teacher, trained the same way, reached 24-38% (open-loop
   torque chunks drift off the demonstrated trajectory), hence position commands.
+- ``zoo:vla-flow:reacher`` (pi0 / SmolVLA-style flow-matching VLA: one 32 x 32 camera frame,
+  a fixed 2-token instruction and the 10-D observation in the prefix, its KV cache read by
+  the action expert over 10 Euler steps; chunks of 16, 8 executed) commands joint positions
+  as the diffusion policy does, on the same demonstrations (the diffusion policy's
+  perturbation). Trained end to end (prefix and expert) with pi0's flow matching: x_t = t *
+  noise + (1 - t) * actions, v = noise - actions, t = 0.999 * Beta(1.5, 1) + 0.001; AdamW,
+  warm-up + cosine, EMA.
 
 Each teacher is then evaluated in closed loop through onnxruntime (``edgekit.eval``) and its
 training record (data, steps, loss, success) written next to the weights.
 
     python benchmarks/train_teachers.py --kinds humanoid diffusion-policy
+    OMP_NUM_THREADS=1 python benchmarks/train_teachers.py --kinds vla-flow --threads 1
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgekit.artifacts import sha256_file
 from edgekit.eval import EvalConfig
 from edgekit.eval.envs import get_task
 from edgekit.eval.runner import record_observations
@@ -48,7 +57,7 @@ SEED = 0
 CALIB = Path(__file__).resolve().parents[1] / "calib_data"
 PUSH = 10  # steps of random torque at the start of a perturbed diffusion demonstration
 DP_NOISE = 0.1  # torque noise after the push
-CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8}  # 200 and 56 ticks
+CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8, "vla-flow": 8}  # 200, 56, 56 ticks
 DART_EPISODES = 100  # reacher-humanoid-dart.npz: 5000 ticks, every other episode perturbed
 
 
@@ -56,7 +65,7 @@ def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) 
     """Per episode: the observations the program sees, the expert's labels, and which steps
     are training samples."""
     task, binding = get_task("reacher"), get_binding(kind)
-    env = task.make(render=binding.needs_render)
+    env = task.make(render=binding.renders(params))
     rng = np.random.default_rng(seed)
     out = []
     for ep in range(episodes):
@@ -139,21 +148,10 @@ def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str
     from edgekit.models.diffusion_policy.program import cosine_alphas_cumprod
 
     p = src.spec.program.params
-    horizon, start = int(p["horizon"]), int(p["action_start"])
-    task = get_task("reacher")
-    observations, chunks = [], []
-    for d in demos:
-        n = len(d["labels"])
-        for t in range(n):  # chunk = targets from t - start on, edge-padded as Chi does
-            if not d["used"][t]:
-                continue
-            idx = np.clip(np.arange(t - start, t - start + horizon), 0, n - 1)
-            observations.append(d["obs"][t])
-            chunks.append(np.stack([task.position_command(d["targets"][i], d["anchors"][t])  # type: ignore[attr-defined]
-                                    for i in idx]))  # fmt: skip
+    observations, chunks = position_chunks(demos, int(p["horizon"]), int(p["action_start"]))
     program = build_program(src.spec.program)
     conds = encode(src.networks["encoder"].eval(), observations, program)
-    x0_all = torch.from_numpy(np.stack(chunks))
+    x0_all = torch.from_numpy(chunks)
     ac = torch.from_numpy(cosine_alphas_cumprod(int(p["num_train_timesteps"])).astype(np.float32))
     net = src.networks["denoiser"].train()
     ema = copy.deepcopy(net).eval().requires_grad_(False)
@@ -190,6 +188,81 @@ def train_diffusion(src: TorchSource, demos: list[dict], steps: int) -> dict[str
     }
 
 
+def position_chunks(demos: list[dict], horizon: int, start: int) -> tuple[list, np.ndarray]:
+    """The training samples of a joint-position chunk policy: the observation at each used
+    step, and the expert's joint targets from ``t - start`` on (relative to the joints at t,
+    / pi), edge-padded as Chi does."""
+    task = get_task("reacher")
+    observations, chunks = [], []
+    for d in demos:
+        n = len(d["labels"])
+        for t in range(n):
+            if not d["used"][t]:
+                continue
+            idx = np.clip(np.arange(t - start, t - start + horizon), 0, n - 1)
+            observations.append(d["obs"][t])
+            chunks.append(np.stack([task.position_command(d["targets"][i], d["anchors"][t])  # type: ignore[attr-defined]
+                                    for i in idx]))  # fmt: skip
+    return observations, np.stack(chunks)
+
+
+def train_flow(src: TorchSource, demos: list[dict], steps: int) -> dict[str, Any]:
+    """pi0's flow matching on the whole model (prefix and expert, end to end): x_t = t * noise
+    + (1 - t) * actions, the expert regresses v = noise - actions, t = 0.999 * Beta(1.5, 1) +
+    0.001 (pi0's time distribution, weighted to the noisy end); AdamW, warm-up + cosine, EMA.
+    Inputs normalized as the program does (images to [-1, 1], proprio and actions by the
+    preset's standard deviations)."""
+    p = src.spec.program.params
+    observations, chunks = position_chunks(demos, int(p["chunk"]), 0)
+    images = np.stack([o["images"] for o in observations])  # (N, cams, S, S, 3) uint8
+    imgs = torch.from_numpy(images).permute(0, 1, 4, 2, 3).contiguous()  # uint8 until batched
+    instr = torch.from_numpy(np.stack([o["instruction"] for o in observations]).astype(np.int64))
+    proprio = np.stack([o["proprio"] for o in observations]).astype(np.float32)
+    mean, std = np.float32(p["proprio_mean"]), np.float32(p["proprio_std"])
+    prop = torch.from_numpy((proprio - mean) / std)
+    act = torch.from_numpy(
+        ((chunks - np.float32(p["action_mean"])) / np.float32(p["action_std"])).astype(np.float32)
+    )
+    model = src.module.train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    prefix, expert = src.networks["prefix"], src.networks["expert"]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-6)
+    sched = _schedule(opt, steps)
+    gen = torch.Generator().manual_seed(SEED)
+    beta = torch.distributions.Beta(torch.tensor(1.5), torch.tensor(1.0))
+    losses = []
+    t0 = time.time()
+    for step in range(steps):
+        idx = torch.randint(0, len(act), (256,), generator=gen)
+        x0 = act[idx]
+        keys, values = prefix(imgs[idx].float() / 127.5 - 1.0, instr[idx], prop[idx])
+        t = 0.999 * beta.sample((len(idx),)) + 0.001
+        noise = torch.randn(x0.shape, generator=gen)
+        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * x0
+        loss = torch.mean((expert(x_t, t, keys, values) - (noise - x0)) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, ps in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.mul_(decay).add_(ps.detach(), alpha=1 - decay)
+        losses.append(loss.item())
+        if step % 500 == 0:
+            print(f"  step {step} loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
+    model.load_state_dict(ema.state_dict())
+    model.eval().requires_grad_(False)
+    return {
+        "samples": len(act),
+        "loss_first": losses[0],
+        "loss_last": float(np.mean(losses[-50:])),
+        "flow_time": "0.999 * Beta(1.5, 1) + 0.001 (pi0)",
+        "action_std_of_data": [float(v) for v in chunks.reshape(-1, chunks.shape[-1]).std(0)],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
 
@@ -202,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-episodes", type=int, default=50)
     ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS, help="weights + records")
     ap.add_argument("--calib-out", type=Path, default=CALIB, help="the recorded observations")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (vla-flow: 1)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for kind in args.kinds:
         torch.manual_seed(SEED)
         ref = f"zoo:{kind}:reacher"
@@ -210,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         demos = demonstrations(kind, src.spec.program.params, args.episodes, SEED)
         t_demo = time.time() - t0
-        steps = args.steps or (20000 if kind == "humanoid" else 6000)
+        steps = args.steps or {"humanoid": 20000, "diffusion-policy": 6000}.get(kind, 3000)
         print(f"{ref}: {len(demos)} demonstrations in {t_demo:.0f} s; training {steps} steps")
-        train = train_mlp if kind == "humanoid" else train_diffusion
+        train = {"humanoid": train_mlp, "vla-flow": train_flow}.get(kind, train_diffusion)
         record = train(src, demos, steps)
         record |= {
             "steps": steps,
@@ -221,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             "perturbed": "every other episode",
             "seed": SEED,
             "commands": get_binding(kind).command,
+            "threads": torch.get_num_threads(),
         }
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{kind}-reacher.safetensors"
@@ -235,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             "return_mean": res.candidate.return_mean,
             "runtime": "onnxruntime FP32 (edgekit eval)",
         }
+        record["weights_sha256"] = sha256_file(path)
         path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
         write_recordings(kind, src.spec.program.params, args.calib_out)
         print(f"{ref}: wrote {path}; closed-loop success {res.candidate.success_rate:.2f}")

@@ -323,8 +323,8 @@ def test_shipped_sets_fit_every_tiny_preset():
             else:
                 np.testing.assert_array_equal(v, w, err_msg=f"{f} {k}")
     shipped = {p.name for p in CALIB.glob("*.npz")}
-    recorded = {"reacher-humanoid.npz", "reacher-humanoid-dart.npz",
-                "reacher-diffusion-policy.npz"}  # train_teachers.py  # fmt: skip
+    recorded = {"reacher-humanoid.npz", "reacher-humanoid-dart.npz",  # train_teachers.py
+                "reacher-diffusion-policy.npz", "reacher-vla-flow.npz"}  # fmt: skip
     assert shipped == {f"{k}-{p}.npz" for k, p, _ in tiny_programs()} | recorded
 
 
@@ -333,7 +333,8 @@ def test_recorded_reacher_sets_fit_their_presets():
     from edgekit.models import build_program
 
     for kind, name in [("humanoid", "humanoid"), ("humanoid", "humanoid-dart"),
-                       ("diffusion-policy", "diffusion-policy")]:  # fmt: skip
+                       ("diffusion-policy", "diffusion-policy"),
+                       ("vla-flow", "vla-flow")]:  # fmt: skip
         program = build_program(load(f"zoo:{kind}:reacher").spec.program)
         cal = load_calibration(CALIB / f"reacher-{name}.npz", program.observation_spec())
         assert cal.n >= 50

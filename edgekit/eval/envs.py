@@ -68,7 +68,7 @@ class Reacher(Task):
     name = "reacher"
     gym_id = "Reacher-v5"
     max_steps = 50
-    kinds = ("diffusion-policy", "humanoid", "user")  # user: a declared tick that fits
+    kinds = ("diffusion-policy", "humanoid", "vla-flow", "user")  # user: a declared tick that fits
     summary = "gymnasium Reacher-v5 (MuJoCo): 2-link arm to a random target, success < 2 cm"
     links = (0.1, 0.11)  # upper arm, forearm to fingertip (reacher.xml)
     success_m = 0.02

@@ -20,6 +20,7 @@ from edgekit.models.observe import BINDINGS, ClosedLoopBinding
 from edgekit.models.omni_body import program as _omni_body  # noqa: F401
 from edgekit.models.reward_model import program as _reward_model  # noqa: F401
 from edgekit.models.vla import program as _vla  # noqa: F401
+from edgekit.models.vla_flow import observe as _vla_flow_observe  # noqa: F401
 from edgekit.models.vla_flow import program as _vla_flow  # noqa: F401
 from edgekit.models.world_model import program as _world_model  # noqa: F401
 from edgekit.spec import ModelSpec, ProgramSpec

@@ -47,6 +47,16 @@ class VLAFlowConfig:
     n_action_steps: int = 50  # actions executed per chunk before replanning (LeRobot default)
     action_limit: float = 3.14159  # joint-angle limits (rad), clipped on the host
     hz: float = 50.0  # pi0's control rate (ALOHA, 50 actions = 1 s)
+    # dataset statistics of the host's normalization (None: identity, placeholders until real
+    # ones are loaded); a trained preset carries its own
+    proprio_std: tuple[float, ...] | None = None
+    action_std: tuple[float, ...] | None = None
+    # True: the program keeps the chunk queue and plans when it runs dry (LeRobot's
+    # select_action: one action per tick). False: it plans at every tick and hands the
+    # executor its n_action_steps actions at once (``actions``), as the diffusion policy
+    # does: the closed-loop binding of a joint-position teacher (relative to the joints at
+    # the planning tick) needs to know which tick planned
+    host_queue: bool = True
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch:

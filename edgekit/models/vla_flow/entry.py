@@ -39,12 +39,51 @@ TINY = VLAFlowConfig(
     expert_ffn=48,
 )
 
+# the closed-loop teacher of `edgekit eval --env reacher` (state and camera conditioned): one
+# 96 x 96 MuJoCo camera frame averaged down to 32 x 32 (8 x 8 patches of 4, shuffled to 16
+# tokens), a fixed 2-token instruction, the 10-D Reacher observation as the proprio token;
+# chunks of 16 joint-position commands (relative to the joints at the planning tick, / pi;
+# the arm's PD tracks them), 8 executed per plan, 10 Euler flow steps
+REACHER = VLAFlowConfig(
+    cameras=1,
+    image_size=32,
+    patch=4,
+    vision_width=32,
+    vision_heads=2,
+    vision_ffn=64,
+    vision_layers=1,
+    vocab=8,
+    instr_len=2,
+    proprio_dim=10,
+    action_dim=2,
+    chunk=16,
+    width=64,
+    heads=4,
+    kv_heads=2,
+    head_dim=16,
+    ffn=128,
+    layers=2,
+    expert_width=64,
+    expert_ffn=128,
+    n_action_steps=8,
+    action_limit=1.0,  # commands in [-1, 1] (units of pi)
+    # cos/sin of the joints, target x/y (+-0.2 m), joint velocities (~+-10 rad/s),
+    # fingertip - target x/y: the diffusion policy's scale, as standard deviations
+    proprio_std=(1, 1, 1, 1, 0.2, 0.2, 10, 10, 0.2, 0.2),
+    action_std=(0.25, 0.25),
+    host_queue=False,
+)
+
 
 def flow_spec(cfg: VLAFlowConfig, **overrides: object) -> ProgramSpec:
     """The vla-flow program for ``cfg`` (``overrides``: steps, recompute_prefix...)."""
     # placeholder dataset statistics: identity normalization until real ones are loaded
     zeros_p, ones_p = [0.0] * cfg.proprio_dim, [1.0] * cfg.proprio_dim
     zeros_a, ones_a = [0.0] * cfg.action_dim, [1.0] * cfg.action_dim
+    if cfg.proprio_std is not None:
+        ones_p = [float(v) for v in cfg.proprio_std]
+    if cfg.action_std is not None:
+        ones_a = [float(v) for v in cfg.action_std]
     params = {
         "steps": cfg.steps,
         "recompute_prefix": False,
@@ -63,6 +102,8 @@ def flow_spec(cfg: VLAFlowConfig, **overrides: object) -> ProgramSpec:
         "action_low": [-cfg.action_limit] * cfg.action_dim,
         "action_high": [cfg.action_limit] * cfg.action_dim,
     }
+    if not cfg.host_queue:  # the key only where it is off: the other presets' specs unchanged
+        params["host_queue"] = False
     return ProgramSpec(VLAFlowProgram.name, {**params, **overrides})
 
 
@@ -74,7 +115,11 @@ class VLAFlowEntry(ZooEntry):
         "pi0 / SmolVLA: ViT prefix -> KV cache once per plan; action expert x10 Euler steps, "
         "50 x 14 chunk"
     )
-    presets: ClassVar[dict[str, VLAFlowConfig]] = {"tiny": TINY, "default": VLAFlowConfig()}
+    presets: ClassVar[dict[str, VLAFlowConfig]] = {
+        "tiny": TINY,
+        "reacher": REACHER,
+        "default": VLAFlowConfig(),
+    }
 
     def make(self, cfg: VLAFlowConfig) -> StackModel:
         return VLAFlow(cfg)

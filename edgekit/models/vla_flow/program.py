@@ -66,8 +66,10 @@ class VLAFlowProgram(LoopProgram):
 
     ``steps``: K. ``recompute_prefix``: call the prefix again before every expert call instead
     of reusing its cache (the baseline the cache is measured against; same actions).
-    ``n_action_steps``: actions executed per chunk before the next plan. The instruction
-    arrives tokenized (once per task, not per tick).
+    ``n_action_steps``: actions executed per chunk before the next plan. ``host_queue``
+    (default true): false plans at every tick and returns the ``n_action_steps`` actions as
+    ``actions`` for the executor to run (the ``reacher`` teacher in ``edgekit eval``). The
+    instruction arrives tokenized (once per task, not per tick).
     """
 
     name = "vla-flow"
@@ -158,6 +160,10 @@ class VLAFlowProgram(LoopProgram):
             return np.clip(chunk, self.action_low, self.action_high).astype(np.float32)
 
     def tick(self, ctx: TickContext, obs: Arrays) -> Arrays:
+        if not self.params.get("host_queue", True):  # the executor runs the n_action_steps
+            self.chunk = self.plan(ctx, obs)
+            n = self.params["n_action_steps"]
+            return {"action_chunk": self.chunk, "actions": self.chunk[:n], "action": self.chunk[0]}
         if not self.queue:
             self.chunk = self.plan(ctx, obs)
             with ctx.host("queue"):
