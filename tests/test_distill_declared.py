@@ -242,9 +242,9 @@ def test_which_of_two_denoise_blocks():
     ("args", "needle"),
     [
         ([f"{FIX}:rnn", "--denoise-steps", "2"],
-         "--denoise-steps needs a tick with a denoise block (or the zoo's diffusion-sampler)"),
+         "needs a tick with a denoise block (or the zoo's diffusion-sampler or vla-flow)"),
         (["zoo:vla:tiny", "--denoise-steps", "2"],
-         "--denoise-steps needs a tick with a denoise block (or the zoo's diffusion-sampler)"),
+         "needs a tick with a denoise block (or the zoo's diffusion-sampler or vla-flow)"),
         ([f"{FIX}:two_denoisers", "--denoise-steps", "2"], "has 2 denoise blocks"),
         ([f"{FIX}:two_denoisers", "--denoise-steps", "2", "--denoise-block", "chunk3"],
          "denoise blocks are 3 (result 'chunk'), 4 (result 'chunk2')"),
