@@ -44,6 +44,7 @@ from edgekit.distill import dist as distmod
 from edgekit.distill.checkpoint import check_resume, checkpoint_dir
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.measure import facts, latency
+from edgekit.distill.students import save_weights
 from edgekit.distill.teacher import teacher_program, with_program
 from edgekit.distill.train import TrainConfig, train
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
@@ -371,7 +372,7 @@ def _finish(
             for net, path in s_files.items():
                 shutil.copy2(path, tmp / path.name)
                 files[net] = {"file": path.name, "sha256": sha256_file(tmp / path.name)}
-            _save_weights(student, tmp / "student.safetensors")
+            save_weights(student, tmp / "student.safetensors")
             manifest = Manifest(
                 stage="distill",
                 format="onnx",
@@ -384,20 +385,3 @@ def _finish(
     result.written = True
     shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
     return result
-
-
-def _save_weights(student: TorchSource, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    state: dict[str, Any] = {}
-    # a tensor shared by two networks is saved once; the state dicts stay alive until the end
-    # (a freed tensor's id can be reused by the next network's, which would drop it)
-    dicts = {net: module.state_dict() for net, module in student.networks.items()}
-    seen: set[int] = set()
-    for net, sd in dicts.items():
-        for k, v in sd.items():
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            state[f"{net}.{k}"] = v.detach().contiguous().clone()
-    save_file(state, str(path))

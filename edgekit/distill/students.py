@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgekit.distill.config import DistillConfig
@@ -99,3 +100,21 @@ def check_compatible(teacher: ModelSpec, student: ModelSpec, what: str) -> None:
         raise InputSpecError(
             f"{what}: network {tnet.name!r} has {len(s_io)} inputs+outputs, the teacher {len(t_io)}"
         )
+
+
+def save_weights(student: TorchSource, path: Path) -> None:
+    """The student's networks in one safetensors file (``NET.param`` keys)."""
+    from safetensors.torch import save_file
+
+    state: dict[str, Any] = {}
+    # a tensor shared by two networks is saved once; the state dicts stay alive until the end
+    # (a freed tensor's id can be reused by the next network's, which would drop it)
+    dicts = {net: module.state_dict() for net, module in student.networks.items()}
+    seen: set[int] = set()
+    for net, sd in dicts.items():
+        for k, v in sd.items():
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            state[f"{net}.{k}"] = v.detach().contiguous().clone()
+    save_file(state, str(path))
