@@ -58,7 +58,7 @@ CALIB = Path(__file__).resolve().parents[1] / "calib_data"
 PUSH = 10  # steps of random torque at the start of a perturbed diffusion demonstration
 DP_NOISE = 0.1  # torque noise after the push
 CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8, "vla-flow": 8}  # 200, 56, 56 ticks
-DART_EPISODES = 100  # reacher-humanoid-dart.npz: 5000 ticks, every other episode perturbed
+DART_EPISODES = 100  # *-dart.npz: every other episode perturbed; humanoid 5000 ticks, DP 700
 
 
 def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) -> list[dict]:
@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=400, help="demonstration episodes")
     ap.add_argument("--steps", type=int, default=None, help="optimiser steps")
     ap.add_argument("--eval-episodes", type=int, default=50)
+    ap.add_argument("--dart-episodes", type=int, default=DART_EPISODES,
+                    help="episodes of the DART-perturbed recordings")  # fmt: skip
     ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS, help="weights + records")
     ap.add_argument("--calib-out", type=Path, default=CALIB, help="the recorded observations")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (vla-flow: 1)")
@@ -314,19 +316,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         record["weights_sha256"] = sha256_file(path)
         path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-        write_recordings(kind, src.spec.program.params, args.calib_out)
+        write_recordings(kind, src.spec.program.params, args.calib_out, args.dart_episodes)
         print(f"{ref}: wrote {path}; closed-loop success {res.candidate.success_rate:.2f}")
     return 0
 
 
-def write_recordings(kind: str, params: dict[str, Any], out: Path = CALIB) -> None:
+def write_recordings(
+    kind: str, params: dict[str, Any], out: Path = CALIB, dart: int = DART_EPISODES
+) -> None:
     """Calibration / distillation observations, as the program sees them at its ticks (seeds
     apart from the demonstrations and the evaluation): the expert's episodes, and for the MLP
-    a larger DART-perturbed set to distil students from (a student distilled on the expert's
-    4 clean episodes never sees a state off the expert's path and fails in closed loop)."""
+    and the diffusion policy a larger DART-perturbed set to distil students from (a student
+    distilled on the expert's few clean episodes never sees a state off the expert's path and
+    fails in closed loop)."""
     sets = {f"reacher-{kind}.npz": (CALIB_EPISODES[kind], 0.0)}
-    if kind == "humanoid":
-        sets["reacher-humanoid-dart.npz"] = (DART_EPISODES, 0.3)
+    if kind in ("humanoid", "diffusion-policy"):  # the students' sets (1-step DP student too)
+        sets[f"reacher-{kind}-dart.npz"] = (dart, 0.3)
     for name, (episodes, noise) in sets.items():
         arrays = record_observations(get_task("reacher"), kind, params, episodes, seed=50_000,
                                      noise=noise)  # fmt: skip

@@ -324,7 +324,8 @@ def test_shipped_sets_fit_every_tiny_preset():
                 np.testing.assert_array_equal(v, w, err_msg=f"{f} {k}")
     shipped = {p.name for p in CALIB.glob("*.npz")}
     recorded = {"reacher-humanoid.npz", "reacher-humanoid-dart.npz",  # train_teachers.py
-                "reacher-diffusion-policy.npz", "reacher-vla-flow.npz"}  # fmt: skip
+                "reacher-diffusion-policy.npz", "reacher-diffusion-policy-dart.npz",
+                "reacher-vla-flow.npz"}  # fmt: skip
     assert shipped == {f"{k}-{p}.npz" for k, p, _ in tiny_programs()} | recorded
 
 

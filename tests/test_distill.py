@@ -24,6 +24,7 @@ from edgekit.distill.steps import (
     step_coefs,
     student_params,
 )
+from edgekit.errors import BadInputError
 from edgekit.loader import load
 from edgekit.runtimes import TorchRuntime
 from edgekit.zoo import ZOO
@@ -388,3 +389,60 @@ def test_teacher_targets_land_where_the_student_steps_land():
             i = grid.index(student[j])
             torch.testing.assert_close(targets[j - 1], full[i - 1])
         torch.testing.assert_close(targets[-1], full[-1])
+
+
+def test_sample_prediction_step_matches_the_program_and_diffusers_ddim():
+    """A one-step student predicts the clean chunk: torch and the numpy program agree, and
+    the update is diffusers' DDIM for prediction_type="sample" (noise derived before the clip)."""
+    params = load("zoo:diffusion-policy:tiny").spec.program.params
+    sp = student_params(params, 2, 16, "sample")
+    assert sp["prediction_type"] == "sample"
+    program = sampler_program(sp)
+    _, coefs = step_coefs(program)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 16, 7)).astype(np.float32)
+    x0 = 1.5 * rng.standard_normal((3, 16, 7)).astype(np.float32)  # some outside [-1, 1]
+    for i in range(2):
+        want = program.step(x, x0, i)
+        got, _ = ddim_step(torch.from_numpy(x), torch.from_numpy(x0), coefs[i], "sample")
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+        inv_sa, ratio, c_x0, c_eps = (float(c) for c in program.coefs[i][:4])
+        sa, sb = 1 / inv_sa, ratio / inv_sa
+        eps = (x - sa * x0) / sb
+        np.testing.assert_allclose(want, c_x0 * np.clip(x0, -1, 1) + c_eps * eps, atol=1e-5)
+    with pytest.raises(ValueError, match="prediction_type"):
+        sampler_program({**params, "prediction_type": "v_prediction"})
+
+
+def test_teacher_pool_holds_the_teachers_own_rollouts_and_is_reproducible():
+    from edgekit.distill.rollout import TARGET
+    from edgekit.distill.steps import StepObjective
+
+    src = load("zoo:diffusion-policy:tiny")
+    params = dict(src.spec.program.params)
+    conds = torch.randn(5, 50, generator=torch.Generator().manual_seed(3))
+
+    def objective(pool: int) -> StepObjective:
+        return StepObjective(src.networks["denoiser"], conds, params, 2, 16, pool=pool,
+                             pool_seed=7)  # fmt: skip
+
+    a, b = objective(12), objective(12)
+    batch = a.sample(torch.Generator().manual_seed(0), 6)
+    assert {f"{TARGET}0", f"{TARGET}1"} <= set(batch) and batch["x"].shape[0] == 6
+    fresh = a.teacher_states(batch["x"], a.conditioning(batch))
+    for j, want in enumerate(fresh):  # the stored targets are the teacher's states
+        torch.testing.assert_close(batch[f"{TARGET}{j}"], want)
+    again = b.sample(torch.Generator().manual_seed(0), 6)  # a resumed run: the same pool
+    for k, v in batch.items():
+        torch.testing.assert_close(again[k], v)
+    # the loss on a pooled batch is the loss on the same rows with fresh teacher rollouts
+    plain = {k: v for k, v in batch.items() if not k.startswith(TARGET)}
+    torch.testing.assert_close(a(batch), a(plain))
+    with pytest.raises(BadInputError, match=r"--teacher-pool 100000000: .* use at most"):
+        objective(100_000_000)
+
+
+def test_teacher_pool_needs_denoise_steps(cli, tmp_path):
+    r = cli("distill", "zoo:humanoid:tiny", "--width", "0.5", "--teacher-pool", "64",
+            "--data", "synthetic", "--out", tmp_path / "s")  # fmt: skip
+    assert r.code == 2 and "--teacher-pool" in r.err and len(r.err.strip().splitlines()) == 1

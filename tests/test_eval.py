@@ -173,7 +173,7 @@ def test_the_training_script_reproduces_teachers(tmp_path):
         import train_teachers
     finally:
         sys.path.remove(str(bench))
-    args = ["--episodes", "4", "--steps", "20", "--eval-episodes", "1"]
+    args = ["--episodes", "4", "--steps", "20", "--eval-episodes", "1", "--dart-episodes", "2"]
     out = ["--out", str(tmp_path / "w"), "--calib-out", str(tmp_path / "c")]
     assert train_teachers.main([*args, *out]) == 0
     for kind in ("humanoid", "diffusion-policy"):
@@ -184,5 +184,6 @@ def test_the_training_script_reproduces_teachers(tmp_path):
         assert record["steps"] == 20 and record["demonstrations"] == 4
         assert record["closed_loop"]["episodes"] == 1
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
-        "reacher-diffusion-policy.npz", "reacher-humanoid-dart.npz", "reacher-humanoid.npz"
+        "reacher-diffusion-policy-dart.npz", "reacher-diffusion-policy.npz",
+        "reacher-humanoid-dart.npz", "reacher-humanoid.npz",
     ]  # fmt: skip

@@ -28,6 +28,11 @@ TINY_OVERRIDES = {
         "stages[0].steps=150",
         "stages[3].episodes=10",
     ],
+    "reacher-vla-flow.yaml": [
+        "stages[0].latency_ticks=0",
+        "stages[0].steps=100",
+        "stages[2].episodes=10",
+    ],
 }
 
 MINIMAL = {

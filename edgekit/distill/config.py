@@ -30,6 +30,8 @@ class DistillConfig(VerbConfig):
             fine-tune the teacher's denoiser), linear warm-up steps then cosine decay, EMA decay
             cap, gradient-norm clip.
         jitter: Gaussian input jitter, as a fraction of each input's std (0: no augmentation).
+        teacher_pool: step students: make the teacher's rollouts once for this many (noise,
+            observation) rows and draw every batch from them (0: new rollouts every batch).
         feature_weight: weight of the FitNets feature hint (0: outputs only).
         holdout: fraction of the observations held out to measure fidelity.
         max_error: the fidelity gate (exit 1), an :class:`~edgekit.gates.ErrorBudget`: a number
@@ -60,6 +62,7 @@ class DistillConfig(VerbConfig):
     grad_clip: float = Field(default=1.0, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     jitter: float = Field(default=0.05, ge=0)
+    teacher_pool: int = Field(default=0, ge=0)
     feature_weight: float = Field(default=0.1, ge=0)
     holdout: float = Field(default=0.25, gt=0, lt=1)
     max_error: Budget | None = None
@@ -88,6 +91,8 @@ class DistillConfig(VerbConfig):
                 )
         elif self.denoise_block is not None:
             raise ValueError("--denoise-block picks the block that --denoise-steps distils")
+        elif self.teacher_pool:
+            raise ValueError("--teacher-pool pools the sampler rollouts of --denoise-steps")
         elif self.student is None and self.width == 1 and self.depth == 1:
             raise ValueError(
                 "nothing to distil: give --width/--depth < 1, --student MODEL, or --denoise-steps N"

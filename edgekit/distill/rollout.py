@@ -8,11 +8,18 @@ its per-step float32 coefficients. From the same initial noise and conditioning,
 N-step rollout is unrolled with gradients and its state after step ``j`` is regressed (MSE) onto
 the teacher's state after ``j * (K // N)`` steps (both stand at the same noise level there), the
 last onto the teacher's final sample. The student starts as a copy of the teacher's denoiser.
+
+With ``pool`` > 0 the teacher's rollouts are made once, for ``pool`` (noise, conditioning)
+rows drawn as batches are, and every batch is drawn from them (Luhman & Luhman 2021 train their
+one-step student on such a fixed set of teacher samples). A teacher rollout costs K network
+calls against the student's N (plus its backward), so a pool buys several times more optimiser
+steps for the same CPU time, at the price of a finite set of noises.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +29,15 @@ import torch
 from torch import nn
 
 from edgekit.distill.train import Batch, Objective
+from edgekit.errors import BadInputError
 
 #: (sample, network output, the step's coefficient row) -> the next sample
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 #: (network, sample, timestep, conditioning inputs by name) -> the network's output
 CallFn = Callable[[nn.Module, torch.Tensor, float, dict[str, torch.Tensor]], torch.Tensor]
 COND = "cond:"  # batch keys of conditioning inputs (the noise is "x")
+TARGET = "target:"  # batch keys of precomputed teacher states (a pooled batch)
+POOL_BYTES = 2 << 30  # the most a teacher pool may hold
 
 
 @dataclass
@@ -111,8 +121,12 @@ class RolloutObjective(Objective):
         student_sampler: TorchSampler,
         jitter: float = 0.05,
         span: float | None = 2.0,
+        pool: int = 0,
+        pool_seed: int = 0,
     ) -> None:
         super().__init__()
+        self.pool, self.pool_seed = pool, pool_seed
+        self._pool: Batch | None = None
         self.teacher = copy.deepcopy(teacher).eval().requires_grad_(False)
         # dropout stays off (eval mode): the rollout must be a function of the batch only
         self.student = copy.deepcopy(teacher).eval().requires_grad_(True)
@@ -125,6 +139,12 @@ class RolloutObjective(Objective):
         self.t_step, self.s_step = teacher_sampler.step, student_sampler.step
         self.stride = len(self.t_steps) // len(self.s_steps)
         self.holdout: Batch = {}  # {"x", "cond:<name>"...} for evaluate()
+        if self.pool_bytes() > POOL_BYTES:
+            row = self.pool_bytes() / pool
+            raise BadInputError(
+                f"--teacher-pool {pool}: its rows would hold {self.pool_bytes() / 2**30:.1f} GiB "
+                f"(noise, conditioning, teacher states); use at most {int(POOL_BYTES // row)}"
+            )
         self.register_buffer("t_coefs", teacher_sampler.coefs, persistent=False)
         self.register_buffer("s_coefs", student_sampler.coefs, persistent=False)
 
@@ -138,11 +158,38 @@ class RolloutObjective(Objective):
     def conditioning(batch: Batch) -> dict[str, torch.Tensor]:
         return {k[len(COND) :]: v for k, v in batch.items() if k.startswith(COND)}
 
-    def sample(self, generator: torch.Generator, batch: int) -> Batch:
+    def fresh(self, generator: torch.Generator, batch: int) -> Batch:
+        """``batch`` rows of new noise and (augmented) stored conditioning."""
         idx = torch.randint(0, self.rows(), (batch,), generator=generator)
         conds = augment({k: v[idx] for k, v in self.conds.items()}, generator, self.jitter)
         noise = torch.randn((batch, *self.shape), generator=generator)
         return self.batch(noise, conds)
+
+    def pool_bytes(self) -> int:
+        """What a pool of ``self.pool`` rows holds (noise, conditioning and teacher states)."""
+        row = sum(v[0].numel() * v.element_size() for v in self.conds.values())
+        row += 4 * math.prod(self.shape) * (1 + len(self.s_steps))
+        return row * self.pool
+
+    def sample(self, generator: torch.Generator, batch: int) -> Batch:
+        if not self.pool:
+            return self.fresh(generator, batch)
+        if self._pool is None:
+            self._pool = self._make_pool()
+        idx = torch.randint(0, self.pool, (batch,), generator=generator)
+        return {k: v[idx] for k, v in self._pool.items()}
+
+    @torch.no_grad()
+    def _make_pool(self, chunk: int = 64) -> Batch:
+        """The teacher's rollouts for ``pool`` rows, from their own seed (a resumed run makes
+        the same pool)."""
+        gen = torch.Generator().manual_seed(self.pool_seed)
+        parts: list[Batch] = []
+        for start in range(0, self.pool, chunk):
+            b = self.fresh(gen, min(chunk, self.pool - start))
+            states = self.teacher_states(b["x"], self.conditioning(b))
+            parts.append({**b, **{f"{TARGET}{j}": s for j, s in enumerate(states)}})
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     @torch.no_grad()
     def teacher_states(self, x: torch.Tensor, cond: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -182,7 +229,10 @@ class RolloutObjective(Objective):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         x, cond = batch["x"], self.conditioning(batch)
-        targets = self.teacher_states(x, cond)
+        if f"{TARGET}0" in batch:
+            targets = [batch[f"{TARGET}{j}"] for j in range(len(self.s_steps))]
+        else:
+            targets = self.teacher_states(x, cond)
         loss = torch.zeros((), device=x.device)
         for state, target in zip(self.student_states(x, cond), targets, strict=True):
             loss = loss + torch.mean((state - target) ** 2) / len(self.s_steps)

@@ -120,6 +120,7 @@ def setup(
     objective = RolloutObjective(
         source.networks[block.network], call, conds, tuple(block.shape),
         db.torch_sampler(ref), db.torch_sampler(stu), config.jitter, db.sample_span(ref),
+        config.teacher_pool, config.seed + 2,
     )  # fmt: skip
     if holdout_obs:
         held = capture_conds(source, params, index, holdout_obs, config.seed)

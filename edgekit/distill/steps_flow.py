@@ -130,6 +130,7 @@ def setup(
     objective = RolloutObjective(
         source.networks["expert"], _call, cache, shape,
         flow_sampler(k), flow_sampler(n), config.jitter, span=None,
+        pool=config.teacher_pool, pool_seed=config.seed + 2,
     )  # fmt: skip
     if holdout_obs:
         held = prefix_cache(source.networks["prefix"], params, holdout_obs)

@@ -89,6 +89,16 @@ def distill(
             help="Peak learning rate of AdamW. Default: 1e-3, or 1e-4 with --denoise-steps.",
         ),
     ] = None,
+    teacher_pool: Annotated[
+        int,
+        typer.Option(
+            "--teacher-pool",
+            metavar="ROWS",
+            help="With --denoise-steps: run the teacher's sampler once for ROWS (noise, "
+            "observation) rows and train on those (several times more steps per CPU minute); "
+            "0: new teacher rollouts every batch.",
+        ),
+    ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
     max_error: Annotated[
         str | None,
@@ -148,6 +158,7 @@ def distill(
         steps=steps,
         batch_size=batch_size,
         lr=lr,
+        teacher_pool=teacher_pool,
         seed=seed,
         max_error=options.budget(max_error),
         checkpoint_every=checkpoint_every,

@@ -32,6 +32,8 @@ class DiffusionSamplerProgram(LoopProgram):
     [-1, 1], "leading" timestep spacing, DDIM with set_alpha_to_one, DDPM fixed_small variance.
     Step-distilled students give explicit ``timesteps`` (descending; each DDIM step goes to the
     next one, the last to the clean sample), as diffusers' custom-timestep schedulers do.
+    ``prediction_type`` "sample" (a one-step student's) reads the denoiser's output as the
+    clean chunk, as diffusers' DDIM does (noise derived from it before the clip).
     """
 
     name = "diffusion-sampler"
@@ -45,6 +47,8 @@ class DiffusionSamplerProgram(LoopProgram):
             raise ValueError(f"num_inference_steps {k} not in [1, {n}]")
         if p["scheduler"] not in ("ddim", "ddpm"):
             raise ValueError(f"scheduler {p['scheduler']!r} is not 'ddim' or 'ddpm'")
+        if p.get("prediction_type", "epsilon") not in ("epsilon", "sample"):
+            raise ValueError(f"prediction_type {p['prediction_type']!r}: 'epsilon' or 'sample'")
         if p.get("beta_schedule", "squaredcos_cap_v2") != "squaredcos_cap_v2":
             raise ValueError(f"beta_schedule {p['beta_schedule']!r}: only squaredcos_cap_v2")
         ratio = n // k
@@ -96,10 +100,16 @@ class DiffusionSamplerProgram(LoopProgram):
     def calls_per_tick(self) -> dict[str, int]:
         return {"encoder": 1, "denoiser": len(self.timesteps)}
 
-    def step(self, x: np.ndarray, eps: np.ndarray, i: int) -> np.ndarray:
-        """One scheduler update of the sample ``x`` given the predicted noise at step ``i``."""
+    def step(self, x: np.ndarray, out: np.ndarray, i: int) -> np.ndarray:
+        """One scheduler update of the sample ``x`` given the denoiser's output at step ``i``
+        (the predicted noise, or for ``prediction_type`` "sample" the clean chunk)."""
         inv_sqrt_a, sqrt_ratio, c_x0, c_eps, c_x, sigma = self.coefs[i]
-        x0 = np.clip(inv_sqrt_a * x - sqrt_ratio * eps, -1.0, 1.0)  # diffusers clip_sample
+        if self.params.get("prediction_type", "epsilon") == "sample":
+            eps = (inv_sqrt_a * x - out) / sqrt_ratio  # (x - sqrt(a_t) x0) / sqrt(1 - a_t)
+            x0 = np.clip(out, -1.0, 1.0)
+        else:
+            eps = out
+            x0 = np.clip(inv_sqrt_a * x - sqrt_ratio * eps, -1.0, 1.0)  # diffusers clip_sample
         if self.params["scheduler"] == "ddim":
             # eps is used as predicted (use_clipped_model_output=False), as in diffusers
             return c_x0 * x0 + c_eps * eps
