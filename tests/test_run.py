@@ -4,6 +4,7 @@ gates and exit codes, and the reports a real run writes."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -158,6 +159,22 @@ def test_missed_budget_exits_1_with_a_junit_failure(tmp_path, cli):
     assert root.get("failures") == "1"
     case = next(c for c in root.iter("testcase") if c.find("failure") is not None)
     assert case.get("name").startswith("cpu: p99 tick")
+
+
+def test_failed_task_gate_names_the_field_and_the_paired_test(tmp_path):
+    """INT4 weight-only breaks the Reacher MLP (table (f)): the eval stage's failed gate says
+    the ratio, the recipe field and the paired test on the same seeds."""
+    doc = {
+        "schema_version": 1, "name": "t", "model": "zoo:humanoid:reacher",
+        "data": str(Path(__file__).resolve().parents[1] / "calib_data/reacher-humanoid.npz"),
+        "stages": [{"stage": "quantize", "precision": "int4", "latency_ticks": 0},
+                   {"stage": "eval", "env": "reacher", "episodes": 6, "min_success_ratio": 0.9}],
+    }  # fmt: skip
+    res = run(_write(tmp_path, doc), tmp_path / "run")
+    gate = next(g for g in res.report["gates"] if g["kind"] == "task")
+    assert not res.passed and gate["status"] == "failed"
+    assert re.match(r"success ratio \d\.\d{3} < min_success_ratio 0\.9; ", gate["message"])
+    assert "McNemar p=" in gate["message"]
 
 
 def test_failed_fidelity_gate_skips_what_needs_its_artifact(tmp_path):

@@ -262,9 +262,12 @@ def run_eval(
         if res.ratio is not None:
             summary += f" (ratio {res.ratio:.2f})"
     gates = [g.to_dict() for g in res.gates]
+    paired = res.paired
     for g in gates:
-        if g["status"] == "failed":
-            g["message"] = f"success ratio {g['value']} < {g['limit']:g}"
+        if g["status"] == "failed":  # the recipe's field, not the CLI flag; the paired test too
+            g["message"] = f"success ratio {g['value']:.3f} < min_success_ratio {g['limit']:g}"
+            if paired:
+                g["message"] += f"; {paired['summary']}"
     status = "failed" if not res.passed else "ran"
     return stage_entry(i, stage, status, None, "", summary, res.report), gates
 
