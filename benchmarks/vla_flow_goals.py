@@ -142,16 +142,23 @@ def flow_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> 
 def dp_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> dict[str, Any]:
     src = load(f"zoo:diffusion-policy:{preset}")
     rt = fp32_runtime(src, work / f"dp-{preset}", threads)
+    calib = work / f"dp-{preset}-calib.npz"
+    save_calibration(calib, synthesize_for_program(build_program(src.spec.program), 48, 0).arrays)
+    cfg = Int8Config(target="cpu", latency_ticks=0)
+    q = quantize(src, work / f"dp-{preset}-int8", cfg, str(calib))
     params = dict(src.spec.program.params)
-    teacher = teacher_params(params, 16)
+    teacher = build_program(ProgramSpec(DP_SAMPLER, teacher_params(params, 16)))
+    student = build_program(ProgramSpec(DP_SAMPLER, student_params(params, 1, 16, "sample")))
     variants = {
-        "teacher, DDIM-16": (build_program(ProgramSpec(DP_SAMPLER, teacher)), rt),
-        "1-step student": (
-            build_program(ProgramSpec(DP_SAMPLER, student_params(params, 1, 16, "sample"))),
-            rt,
-        ),
+        "teacher, DDIM-16": (teacher, rt),
+        "1-step student": (student, rt),
+        "1-step student, INT8": (student, artifact_runtime(q.out, threads)),
     }
-    return {"model": src.ref, "timed": time_variants(variants, rounds, per)}
+    return {
+        "model": src.ref,
+        "timed": time_variants(variants, rounds, per),
+        "int8_rel_l2": q.report["fidelity"]["worst_rel_l2"],
+    }
 
 
 def closed_loop(
@@ -230,6 +237,8 @@ def main() -> None:
     print(speed_table(f"{flow_reacher['model']}", flow_reacher["timed"], k_ref))
     for d in dps.values():
         print(speed_table(d["model"], d["timed"], "teacher, DDIM-16"))
+    for d in dps.values():
+        print(f"INT8 whole-tick rel-L2 vs FP32 ({d['model']}): {d['int8_rel_l2'] * 100:.2f}%")
     for what, f in (("default", flow), ("reacher", flow_reacher)):
         print(f"INT8 whole-tick rel-L2 vs FP32 ({what}): " + ", ".join(
             f"{n} {v * 100:.2f}%" for n, v in f["int8_rel_l2"].items()))  # fmt: skip
@@ -263,9 +272,10 @@ def main() -> None:
         "int8_prefix_speedup": t[k_ref]["median_ms"]
         / t[f"{k_ref.replace(' (KV cache)', '')}, INT8 prefix + FP32 expert"]["median_ms"],
         **{
-            f"dp_{ps}_1step_speedup": d["timed"]["teacher, DDIM-16"]["median_ms"]
-            / d["timed"]["1-step student"]["median_ms"]
+            f"dp_{ps}_1step{suffix}_speedup": d["timed"]["teacher, DDIM-16"]["median_ms"]
+            / d["timed"][f"1-step student{name}"]["median_ms"]
             for ps, d in dps.items()
+            for suffix, name in (("", ""), ("_int8", ", INT8"))
         },
         **{f"success_ratio: {x['variant']}": x["success_ratio"] for x in loop},
     }
