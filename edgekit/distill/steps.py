@@ -331,17 +331,29 @@ def fidelity(
     # the teacher's denoiser on the student's grid (an epsilon predictor, as the teacher is)
     bparams = {k: v for k, v in sparams.items() if k != "prediction_type"}
     base = run_chunks(bparams, t_rt, holdout, seed)
-    student_err = action_error(got, ref, tparams)
+    scope = (
+        f"action chunk vs the teacher's deterministic DDIM-{k} sampler, same initial noise and "
+        f"cond, {len(holdout)} held-out observations"
+    )
+    return chunk_fidelity(got, ref, base, tparams, scope, f"teacher denoiser, same {n}-step grid")
+
+
+def chunk_fidelity(
+    got: list[np.ndarray],
+    ref: list[np.ndarray],
+    base: list[np.ndarray],
+    params: dict[str, Any],
+    scope: str,
+    baseline: str,
+) -> dict[str, Any]:
+    """A step student's fidelity report: its chunks ``got`` and the untrained grid's ``base``
+    vs the teacher's ``ref``, in units of the action range (``params``' low/high)."""
+    student_err = action_error(got, ref, params)
     return {
         "measured_on": "onnxruntime FP32 (graph optimizations on)",
-        "scope": f"action chunk vs the teacher's deterministic DDIM-{k} sampler, same initial "
-        f"noise and cond, {len(holdout)} held-out observations; abs errors in units of the "
-        "action range (high - low)",
+        "scope": f"{scope}; abs errors in units of the action range (high - low)",
         "student": student_err,
-        "undistilled_baseline": {
-            "what": f"teacher denoiser, same {n}-step grid",
-            **action_error(base, ref, tparams),
-        },
+        "undistilled_baseline": {"what": baseline, **action_error(base, ref, params)},
         "headline": {"metric": "action_range_mean_abs", "value": student_err["mean_abs"]},
         "metrics": {
             "action_range_mean_abs": student_err["mean_abs"],

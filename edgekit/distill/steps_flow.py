@@ -46,7 +46,7 @@ from torch import nn
 
 from edgekit.distill.config import DistillConfig
 from edgekit.distill.rollout import RolloutObjective, TorchSampler, euler_update
-from edgekit.distill.steps import action_error, run_chunks
+from edgekit.distill.steps import chunk_fidelity, run_chunks
 from edgekit.distill.train import Objective
 from edgekit.errors import BadInputError
 from edgekit.loader import TorchSource
@@ -182,20 +182,10 @@ def fidelity(
     ref = run_chunks(tparams, t_rt, holdout, seed, FLOW)
     got = run_chunks(sparams, s_rt, holdout, seed, FLOW)
     base = run_chunks(sparams, t_rt, holdout, seed, FLOW)  # the student before training
-    student_err = action_error(got, ref, tparams)
-    return {
-        "measured_on": "onnxruntime FP32 (graph optimizations on)",
-        "scope": f"action chunk vs the teacher's flow-matching Euler-{k} sampler, same initial "
-        f"noise and observation, {len(holdout)} held-out observations; abs errors in units of "
-        "the action range (high - low)",
-        "student": student_err,
-        "undistilled_baseline": {
-            "what": f"teacher expert, same {n}-step Euler grid",
-            **action_error(base, ref, tparams),
-        },
-        "headline": {"metric": "action_range_mean_abs", "value": student_err["mean_abs"]},
-        "metrics": {
-            "action_range_mean_abs": student_err["mean_abs"],
-            "rel_l2": student_err["rel_l2"],
-        },
-    }
+    scope = (
+        f"action chunk vs the teacher's flow-matching Euler-{k} sampler, same initial noise "
+        f"and observation, {len(holdout)} held-out observations"
+    )
+    return chunk_fidelity(
+        got, ref, base, tparams, scope, f"teacher expert, same {n}-step Euler grid"
+    )
