@@ -61,7 +61,7 @@ CALIB_EPISODES = {"humanoid": 4, "diffusion-policy": 8, "vla-flow": 8}  # 200, 5
 # *-dart.npz: every other episode perturbed; humanoid 100 episodes (5000 ticks), the diffusion
 # policy 300 (2100 ticks: its 1-step student kept 179/200 of the teacher's 188/200 from them,
 # 173/200 from the first 100)
-DART_EPISODES = {"humanoid": 100, "diffusion-policy": 300}
+DART_EPISODES = {"humanoid": 100, "diffusion-policy": 300, "vla-flow": 300}
 
 
 def demonstrations(kind: str, params: dict[str, Any], episodes: int, seed: int) -> list[dict]:
@@ -281,7 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=SHIPPED_WEIGHTS, help="weights + records")
     ap.add_argument("--calib-out", type=Path, default=CALIB, help="the recorded observations")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (vla-flow: 1)")
+    ap.add_argument("--recordings-only", action="store_true",
+                    help="only (re)write the calib_data recordings (no training)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.recordings_only:  # they depend on the program's parameters, not on the weights
+        for kind in args.kinds:
+            params = _fresh(kind).spec.program.params
+            write_recordings(kind, params, args.calib_out, args.dart_episodes)
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     for kind in args.kinds:
@@ -333,7 +340,7 @@ def write_recordings(
     distilled on the expert's few clean episodes never sees a state off the expert's path and
     fails in closed loop)."""
     sets = {f"reacher-{kind}.npz": (CALIB_EPISODES[kind], 0.0)}
-    if kind in ("humanoid", "diffusion-policy"):  # the students' sets (1-step DP student too)
+    if kind in DART_EPISODES:  # the students' sets (the 1-step and narrower students too)
         sets[f"reacher-{kind}-dart.npz"] = (dart or DART_EPISODES[kind], 0.3)
     for name, (episodes, noise) in sets.items():
         arrays = record_observations(get_task("reacher"), kind, params, episodes, seed=50_000,

@@ -327,7 +327,7 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> Path:
         (["zoo:humanoid:tiny", "--width", "1.5"], "at most the teacher's size"),
         (["zoo:vla:tiny", "--denoise-steps", "2"], "needs a tick with a denoise block"),
         (["zoo:diffusion-policy:tiny", "--denoise-steps", "8"], "1 to 4 denoiser calls"),
-        (["zoo:diffusion-policy:tiny", "--denoise-steps", "2", "--width", "0.5"], "separately"),
+        (["zoo:diffusion-policy:tiny", "--denoise-steps", "2", "--width", "0.5"], "as --student"),
         (["zoo:humanoid:tiny", "--student", "zoo:vla:tiny"], "the teacher"),
         (["zoo:humanoid:tiny", "--width", "0.5", "--program", "nope"], "has programs"),
         ([f"{FIX}:with_specs", "--width", "0.5"], "takes no width, depth"),

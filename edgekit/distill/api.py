@@ -49,7 +49,8 @@ from edgekit.distill.teacher import teacher_program, with_program
 from edgekit.distill.train import TrainConfig, train
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
 from edgekit.gates import Gate, Gated
-from edgekit.loader import Source, TorchSource, load, source_info
+from edgekit.loader import Source, TorchSource, source_info
+from edgekit.loader.student import WEIGHTS, load_trainable, weights_entry
 from edgekit.loop import Arrays, LoopProgram
 from edgekit.models import build_program
 from edgekit.reports.envelope import envelope, speed_warnings
@@ -151,7 +152,7 @@ def _distill(
     import torch
 
     t0 = time.perf_counter()
-    source = load(teacher) if isinstance(teacher, str) else teacher
+    source = load_trainable(teacher if isinstance(teacher, str) else teacher.ref, teacher)
     if not isinstance(source, TorchSource):
         raise ModelLoadError(
             f"{source.ref}: the teacher must be a PyTorch model (zoo:..., FILE.py:factory, "
@@ -183,6 +184,11 @@ def _distill(
     with show.task("building the student and the teacher's targets"):
         if config.mode == "steps":
             mode = _step_mode(pspec.name)
+            if config.student is not None and pspec.name != "vla-flow":
+                raise BadInputError(
+                    f"--student with --denoise-steps: only a flow-matching VLA (vla-flow) "
+                    f"trains a student of its own through the sampler; {pname!r} is {pspec.name!r}"
+                )
             objective, student_src, how, extra = mode.setup(
                 source, pname, pspec, train_obs, config, holdout_obs if live else []
             )
@@ -372,7 +378,8 @@ def _finish(
             for net, path in s_files.items():
                 shutil.copy2(path, tmp / path.name)
                 files[net] = {"file": path.name, "sha256": sha256_file(tmp / path.name)}
-            save_weights(student, tmp / "student.safetensors")
+            save_weights(student, tmp / WEIGHTS)
+            report["weights"] = weights_entry(tmp / WEIGHTS)
             manifest = Manifest(
                 stage="distill",
                 format="onnx",

@@ -16,7 +16,10 @@ class DistillConfig(VerbConfig):
     Attributes:
         width: hidden widths of a derived student, as a fraction of the teacher's.
         depth: layer/block counts of a derived student, as a fraction of the teacher's.
-        student: a model reference for the student instead of a derived one.
+        student: a model reference for the student instead of a derived one; with
+            ``denoise_steps`` (a flow-matching VLA only) a smaller student, e.g. an earlier
+            ``--width/--depth`` output, whose prefix and expert are both trained through the
+            N-step sampler against the teacher's K-step chunks.
         denoise_steps: step distillation: network calls per tick of the student sampler (1-4).
         denoise_block: which denoise block of a declared tick to step-distil when it has
             several: its index in the tick's blocks or its ``result`` name.
@@ -84,10 +87,10 @@ class DistillConfig(VerbConfig):
                     f"--denoise-steps {self.denoise_steps}: a step-distilled student makes "
                     "1 to 4 denoiser calls"
                 )
-            if self.student is not None or self.width != 1 or self.depth != 1:
+            if self.width != 1 or self.depth != 1:
                 raise ValueError(
-                    "--denoise-steps distils the sampler with the teacher's own denoiser; "
-                    "run width/depth (--width/--depth/--student) distillation separately"
+                    "--denoise-steps distils the sampler; make a narrower student with "
+                    "--width/--depth first, then give it as --student (a flow-matching VLA)"
                 )
         elif self.denoise_block is not None:
             raise ValueError("--denoise-block picks the block that --denoise-steps distils")

@@ -37,8 +37,9 @@ action range, next to the same N-step grid before training.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -72,21 +73,67 @@ def _call(net: nn.Module, x: torch.Tensor, t: float, cond: dict[str, torch.Tenso
     return net(x, ts, cond[KV[0]], cond[KV[1]])
 
 
+def prefix_inputs(params: dict[str, Any], observations: list[Arrays]) -> dict[str, torch.Tensor]:
+    """The prefix's inputs for each observation, pre-processed as the program does (rows)."""
+    program = build_program(ProgramSpec(FLOW, params))
+    program.reset(0)
+    feeds = [program.prefix_feeds(o) for o in observations]  # type: ignore[attr-defined]
+    return {n: torch.from_numpy(np.concatenate([f[n] for f in feeds])) for n in feeds[0]}
+
+
 def prefix_cache(
     prefix: nn.Module, params: dict[str, Any], observations: list[Arrays], batch: int = 32
 ) -> dict[str, torch.Tensor]:
-    """The prefix's KV cache for each observation, pre-processed as the program does."""
-    program = build_program(ProgramSpec(FLOW, params))
-    program.reset(0)
+    """The prefix's KV cache for each observation."""
+    rows = prefix_inputs(params, observations)
+    n = len(observations)
     keys, values = [], []
-    for i in range(0, len(observations), batch):
-        feeds = [program.prefix_feeds(o) for o in observations[i : i + batch]]  # type: ignore[attr-defined]
-        args = [torch.from_numpy(np.concatenate([f[n] for f in feeds])) for n in feeds[0]]
+    for i in range(0, n, batch):
         with torch.inference_mode():
-            k, v = prefix(*args)
+            k, v = prefix(*(r[i : i + batch] for r in rows.values()))
         keys.append(k.clone())
         values.append(v.clone())
     return {KV[0]: torch.cat(keys), KV[1]: torch.cat(values)}
+
+
+class PrefixRolloutObjective(RolloutObjective):
+    """The rollout objective with a student of its own (``--student``): its prefix is trained
+    too. The conditioning rows are the prefix's inputs (images, instruction, proprio); the
+    teacher's frozen prefix and the student's prefix each make their KV cache once per rollout,
+    and the student's N-step rollout from its own cache is regressed onto the teacher's K-step
+    states from the teacher's cache (same noise, same observation): the whole planning tick is
+    distilled, so the student's prefix learns the cache its own expert needs."""
+
+    def __init__(
+        self, teacher: dict[str, nn.Module], student: dict[str, nn.Module],
+        inputs: dict[str, torch.Tensor], shape: tuple[int, ...], teacher_sampler: TorchSampler,
+        student_sampler: TorchSampler, jitter: float, pool: int, pool_seed: int,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            teacher["expert"], _call, inputs, shape, teacher_sampler, student_sampler, jitter,
+            span=None, pool=pool, pool_seed=pool_seed,
+        )  # fmt: skip
+        self.names = list(inputs)
+        self.teacher_prefix = copy.deepcopy(teacher["prefix"]).eval().requires_grad_(False)
+        self.student = nn.ModuleDict(
+            {n: copy.deepcopy(student[n]).eval().requires_grad_(True) for n in ("prefix", "expert")}
+        )
+
+    def _kv(self, prefix: nn.Module, cond: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        keys, values = prefix(*(cond[n] for n in self.names))
+        return {KV[0]: keys, KV[1]: values}
+
+    @torch.no_grad()
+    def teacher_states(self, x: torch.Tensor, cond: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return super().teacher_states(x, self._kv(self.teacher_prefix, cond))
+
+    def student_states(self, x: torch.Tensor, cond: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        student = cast(nn.ModuleDict, self.student)
+        kv, states = self._kv(student["prefix"], cond), []
+        for j, t in enumerate(self.s_steps):
+            x = self.s_step(x, self.call(student["expert"], x, t, kv), self.s_coefs[j])
+            states.append(x)
+        return states
 
 
 def _check(pspec: ProgramSpec, n: int, where: str) -> int:
@@ -125,44 +172,66 @@ def setup(
     n = int(config.denoise_steps or 0)
     k = _check(pspec, n, where)
     params = dict(pspec.params)
-    cache = prefix_cache(source.networks["prefix"], params, train_obs)
     shape = (int(params["chunk"]), int(params["action_dim"]))
-    objective = RolloutObjective(
-        source.networks["expert"], _call, cache, shape,
-        flow_sampler(k), flow_sampler(n), config.jitter, span=None,
-        pool=config.teacher_pool, pool_seed=config.seed + 2,
-    )  # fmt: skip
+    own = _own_student(source, config)
+    objective: RolloutObjective
+    if own is None:  # the teacher's expert, fine-tuned; its prefix frozen and shared
+        objective = RolloutObjective(
+            source.networks["expert"], _call, prefix_cache(source.networks["prefix"], params,
+            train_obs), shape, flow_sampler(k), flow_sampler(n), config.jitter, span=None,
+            pool=config.teacher_pool, pool_seed=config.seed + 2,
+        )  # fmt: skip
+        held = prefix_cache(source.networks["prefix"], params, holdout_obs) if holdout_obs else {}
+        networks: dict[str, nn.Module] = {
+            "prefix": source.networks["prefix"],
+            "expert": objective.student,
+        }
+        init = "expert initialised from the teacher's, prefix (KV cache) frozen and shared"
+        cond = "prefix KV cache"
+    else:
+        objective = PrefixRolloutObjective(
+            source.networks, own.networks, prefix_inputs(params, train_obs), shape,
+            flow_sampler(k), flow_sampler(n), config.jitter, config.teacher_pool, config.seed + 2,
+        )  # fmt: skip
+        held = prefix_inputs(params, holdout_obs) if holdout_obs else {}
+        networks = dict(cast(nn.ModuleDict, objective.student).items())
+        init = f"prefix and expert of the student {own.ref}, both trained through the sampler"
+        cond = "observation (each through its own prefix)"
     if holdout_obs:
-        held = prefix_cache(source.networks["prefix"], params, holdout_obs)
         gen = torch.Generator().manual_seed(config.seed + 1)
         x = torch.randn((len(holdout_obs), *shape), generator=gen)
         objective.holdout = objective.batch(x, held)
     sprog = ProgramSpec(FLOW, {**params, "steps": n}, pspec.hz)
     name = f"distilled{n}"
     spec = replace(source.spec, program=sprog, programs={name: sprog})
-    networks: dict[str, nn.Module] = {
-        "prefix": source.networks["prefix"],
-        "expert": objective.student,
-    }
+    if own is not None:
+        spec = replace(spec, config=own.spec.config, preset=own.spec.preset)
     student = TorchSource(f"{source.ref} (student)", spec, nn.ModuleDict(networks), networks, "")
     grid = [round(t, 6) for t in flow_sampler(n).timesteps]
     return (
         objective,
         student,
         f"{n}-step flow-matching Euler on every {k // n}th time of the teacher's {k}-step grid "
-        f"(t = {grid} -> 0), expert initialised from the teacher's, prefix (KV cache) frozen "
-        f"and shared; teacher {pname}",
+        f"(t = {grid} -> 0), {init}; teacher {pname}",
         {
             "method": "k-step distillation of the flow ODE sampler (Liu et al. 2022, Flow "
             "Straight and Fast; Luhman & Luhman 2021) with progressive distillation's "
             f"intermediate targets (Salimans & Ho 2022) in one round: the student's {n}-step "
             f"Euler rollout regressed onto the teacher's Euler-{k} states at the same times, "
-            "from the same noise and prefix KV cache; AdamW, warm-up + cosine, EMA, grad "
-            "clipping",
-            "data": {"kv_caches": objective.rows()},
+            f"from the same noise and {cond}; AdamW, warm-up + cosine, EMA, grad clipping",
+            "data": {"kv_caches" if own is None else "observations": objective.rows()},
             "training": {"teacher_steps": k, "student_steps": n},
         },
     )
+
+
+def _own_student(source: TorchSource, config: DistillConfig) -> TorchSource | None:
+    """``--student``: a smaller vla-flow with the teacher's network io (None: none given)."""
+    if config.student is None:
+        return None
+    from edgekit.distill.students import make_student
+
+    return make_student(source, config).source
 
 
 def fidelity(

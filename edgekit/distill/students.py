@@ -17,7 +17,8 @@ from typing import Any
 
 from edgekit.distill.config import DistillConfig
 from edgekit.errors import InputSpecError, ModelLoadError
-from edgekit.loader import TorchSource, load, load_factory, parse_zoo_ref
+from edgekit.loader import TorchSource, load_factory, parse_zoo_ref
+from edgekit.loader.student import load_trainable
 from edgekit.spec import ModelSpec, NetworkSpec
 
 
@@ -29,7 +30,7 @@ class Student:
 
 def make_student(teacher: TorchSource, config: DistillConfig) -> Student:
     if config.student is not None:
-        src = load(config.student)
+        src = load_trainable(config.student)
         if not isinstance(src, TorchSource):
             raise ModelLoadError(
                 f"--student {config.student}: a student must be a PyTorch model (zoo:..., "
