@@ -1,27 +1,34 @@
 """The goals of the flow-matching VLA work, measured in one run on this host: whole-tick speed
-of few-step students, the KV cache, INT8 prefix + float expert, and closed-loop task success.
+of few-step and narrow students, the KV cache, INT8 prefix + float expert, and closed-loop task
+success.
 
 1. **Speed** (onnxruntime FP32 unless said, one process, every tick plans: ``n_action_steps=1``,
    ticks timed round-robin in blocks after a warm-up; the figure is the median planning tick):
    ``zoo:vla-flow:<preset>`` with the 10-step teacher program (prefix x1 + expert x10 from the
-   KV cache), the prefix recomputed before every step, the 2- and 1-step student programs, and
-   the 1-step program on the INT8 prefix + FP32 expert artifact; ``zoo:diffusion-policy`` with
-   DDIM-16 vs the 1-step student program. A step student runs the teacher's networks with fewer
-   calls, so its tick cost does not depend on its trained weights: the default presets are
-   timed with their seeded weights (no trained default checkpoint ships), the Reacher presets'
-   students are the distilled ones of step 3.
-2. **Fidelity of INT8 prefix + FP32 expert** on the default preset: the quantize report's worst
-   whole-tick relative L2 vs FP32 (generated calibration observations, as
-   benchmarks/vla_quant.py), next to all-INT8.
+   KV cache), the prefix recomputed before every step, the 2- and 1-step student programs, the
+   1-step program on the INT8 prefix + FP32 expert and all-INT8 artifacts, and the narrow
+   architecture (``--width 0.5 --depth 0.5``) with the 1-step program, FP32 and INT8;
+   ``zoo:diffusion-policy`` with DDIM-16 vs the 1-step student program, FP32, INT8 and INT8
+   encoder + FP32 denoiser. A student's tick cost depends on its architecture and calls, not
+   on its trained weights: every variant is timed with seeded weights (no trained default
+   checkpoint ships); the closed loop (3) runs the trained ones.
+2. **Fidelity of INT8** vs FP32 (the quantize report's worst whole-tick relative L2 over
+   generated calibration observations, as benchmarks/vla_quant.py): vla-flow's INT8 prefix +
+   FP32 expert and all-INT8 on the teacher's programs (default and narrow); the diffusion
+   policy's INT8 artifacts quantized and measured on the 1-step program they run.
 3. **Closed loop** (gymnasium Reacher-v5, ``--episodes`` seeded episodes from seed 0, both
    policies on onnxruntime, ``edgekit.eval``): the trained ``zoo:vla-flow:reacher`` teacher's 1-
-   and 2-step students, its all-INT8 and INT8 + FP32 expert variants, and the
-   ``zoo:diffusion-policy:reacher`` teacher's 1-step student, each against its teacher on the
-   same seeds: success ratio (the gate, >= 0.95), Wilson 95% intervals, exact McNemar.
+   and 2-step students, its all-INT8 and INT8 + FP32 expert variants, its narrow 1-step student
+   (``--width 0.5 --depth 0.5`` on the 2100-tick DART recording, then ``--denoise-steps 1
+   --student`` that, prefix and expert trained through the sampler) and that student's INT8
+   prefix + FP32 expert (calibrated on that recording); the ``zoo:diffusion-policy:reacher``
+   teacher's 1-step student and its INT8 encoder + FP32 denoiser; each against its teacher on
+   the same seeds: success ratio (the gate, >= 0.95), Wilson 95% intervals, exact McNemar, and
+   the artifact's own fidelity report.
 
 Usage: python benchmarks/vla_flow_goals.py [--episodes 50] [--skip-closed-loop]
 Prints the host's CPU and ISA flags, Markdown tables and one JSON line; writes
-results/vla_flow_goals.json. Takes ~15 min on 2 cores (closed loop ~10 of them).
+results/vla_flow_goals.json. Takes ~25 min on 2 cores (closed loop ~15 of them).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -48,7 +56,7 @@ from edgekit.distill.steps import student_params, teacher_params
 from edgekit.eval import EvalConfig, evaluate
 from edgekit.export import export_onnx
 from edgekit.isa import host_isa
-from edgekit.loader import Source, load
+from edgekit.loader import Source, TorchSource, load
 from edgekit.loop import LoopProgram, Runtime
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
@@ -59,6 +67,7 @@ from edgekit.spec import ProgramSpec
 ROOT = Path(__file__).resolve().parents[1]
 CALIB = ROOT / "calib_data"
 DP_SAMPLER = "diffusion-sampler"
+NARROW = (0.5, 0.5)  # width, depth of the narrow flow students (edgekit distill --width/--depth)
 
 
 def ticks(program: LoopProgram, rt: Runtime, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -105,25 +114,47 @@ def time_variants(
     }
 
 
-def flow_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> dict[str, Any]:
-    src = load(f"zoo:vla-flow:{preset}")
-    fp32 = fp32_runtime(src, work / f"vf-{preset}", threads)
-    calib = work / f"vf-{preset}-calib.npz"
+def narrow(preset: str) -> TorchSource:
+    """``zoo:vla-flow:<preset>`` scaled by NARROW (seeded weights: the tick's cost does not
+    depend on them); the architecture of the narrow students of the closed loop."""
+    from edgekit.zoo import ZOO
+
+    entry = ZOO.get("vla-flow")
+    cfg = entry.scaled(entry.config(preset), *NARROW)
+    model = entry.build(cfg)
+    name = f"{preset}-w{NARROW[0]:g}-d{NARROW[1]:g}"
+    return TorchSource(f"zoo:vla-flow:{name}", entry.spec(cfg, name), model, model.networks(), "")
+
+
+def int8_variants(
+    src: Source, work: Path, threads: int, tag: str
+) -> tuple[dict[str, float], dict[str, OrtRuntime]]:
+    """All INT8 and INT8 prefix + FP32 expert: whole-tick rel-L2 vs FP32, and runtimes."""
+    calib = work / f"{tag}-calib.npz"
     program = build_program(src.spec.program)
     save_calibration(calib, synthesize_for_program(program, n=48, seed=0).arrays)
-    reports = {}
-    runtimes = {}
+    reports, runtimes = {}, {}
     for name, keep in (("all INT8", []), ("INT8 prefix + FP32 expert", ["expert"])):
         cfg = Int8Config(target="cpu", latency_ticks=0, keep_float=keep)
-        q = quantize(src, work / f"vf-{preset}-{len(keep)}", cfg, str(calib))
+        q = quantize(src, work / f"{tag}-{len(keep)}", cfg, str(calib))
         reports[name] = q.report["fidelity"]["worst_rel_l2"]
         runtimes[name] = artifact_runtime(q.out, threads)
+    return reports, runtimes
+
+
+def flow_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> dict[str, Any]:
+    src, small = load(f"zoo:vla-flow:{preset}"), narrow(preset)
+    fp32 = fp32_runtime(src, work / f"vf-{preset}", threads)
+    small32 = fp32_runtime(small, work / f"vfn-{preset}", threads)
+    reports, runtimes = int8_variants(src, work, threads, f"vf-{preset}")
+    small_reports, small8 = int8_variants(small, work, threads, f"vfn-{preset}")
     base = {**src.spec.program.params, "n_action_steps": 1}
     k = int(base["steps"])
 
     def prog(**kw: Any) -> LoopProgram:
         return build_program(ProgramSpec("vla-flow", {**base, **kw}))
 
+    n = f"narrow (width x{NARROW[0]:g}, depth x{NARROW[1]:g}) 1-step student"
     variants = {
         f"teacher, {k} steps (KV cache)": (prog(), fp32),
         f"teacher, {k} steps, prefix recomputed per step": (prog(recompute_prefix=True), fp32),
@@ -134,30 +165,43 @@ def flow_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> 
         "1-step student, INT8 prefix + FP32 expert": (prog(steps=1), runtimes[
             "INT8 prefix + FP32 expert"]),
         "1-step student, all INT8": (prog(steps=1), runtimes["all INT8"]),
+        n: (prog(steps=1), small32),
+        f"{n}, INT8 prefix + FP32 expert": (prog(steps=1), small8["INT8 prefix + FP32 expert"]),
+        f"{n}, all INT8": (prog(steps=1), small8["all INT8"]),
     }  # fmt: skip
     timed = time_variants(variants, rounds, per)
-    return {"model": src.ref, "timed": timed, "int8_rel_l2": reports}
+    return {
+        "model": src.ref,
+        "narrow": small.ref,
+        "timed": timed,
+        "int8_rel_l2": reports,
+        "narrow_int8_rel_l2": small_reports,
+    }
 
 
 def dp_speed(preset: str, work: Path, threads: int, rounds: int, per: int) -> dict[str, Any]:
+    """DDIM-16 vs the 1-step program, FP32 and INT8; the INT8 artifacts are quantized (and
+    their whole-tick fidelity vs FP32 measured) on the 1-step program they run."""
     src = load(f"zoo:diffusion-policy:{preset}")
     rt = fp32_runtime(src, work / f"dp-{preset}", threads)
-    calib = work / f"dp-{preset}-calib.npz"
-    save_calibration(calib, synthesize_for_program(build_program(src.spec.program), 48, 0).arrays)
-    cfg = Int8Config(target="cpu", latency_ticks=0)
-    q = quantize(src, work / f"dp-{preset}-int8", cfg, str(calib))
     params = dict(src.spec.program.params)
     teacher = build_program(ProgramSpec(DP_SAMPLER, teacher_params(params, 16)))
-    student = build_program(ProgramSpec(DP_SAMPLER, student_params(params, 1, 16, "sample")))
-    variants = {
-        "teacher, DDIM-16": (teacher, rt),
-        "1-step student": (student, rt),
-        "1-step student, INT8": (student, artifact_runtime(q.out, threads)),
-    }
+    one = ProgramSpec(DP_SAMPLER, student_params(params, 1, 16, "sample"))
+    student = build_program(one)
+    src1 = replace(src, spec=replace(src.spec, program=one, programs={"distilled1": one}))
+    calib = work / f"dp-{preset}-calib.npz"
+    save_calibration(calib, synthesize_for_program(student, 48, 0).arrays)
+    variants = {"teacher, DDIM-16": (teacher, rt), "1-step student": (student, rt)}
+    rel = {}
+    for name, keep in (("INT8", []), ("INT8 encoder + FP32 denoiser", ["denoiser"])):
+        cfg = Int8Config(target="cpu", latency_ticks=0, keep_float=keep)
+        q = quantize(src1, work / f"dp-{preset}-int8-{len(keep)}", cfg, str(calib))
+        variants[f"1-step student, {name}"] = (student, artifact_runtime(q.out, threads))
+        rel[name] = q.report["fidelity"]["worst_rel_l2"]
     return {
         "model": src.ref,
         "timed": time_variants(variants, rounds, per),
-        "int8_rel_l2": q.report["fidelity"]["worst_rel_l2"],
+        "int8_1step_rel_l2": rel,
     }
 
 
@@ -174,17 +218,40 @@ def closed_loop(
                                                    ["expert"])):  # fmt: skip
         cfg8 = Int8Config(target="cpu", latency_ticks=0, keep_float=keep)
         made[name] = (vf, quantize(vf, work / f"vfq{len(keep)}", cfg8, vf_calib).out)
+    # the narrow student: width/depth distillation (outputs), then its prefix and expert
+    # trained through the 1-step sampler against the teacher's Euler-10 chunks
+    vf_dart = str(CALIB / "reacher-vla-flow-dart.npz")
+    w, d = NARROW
+    wide = distill(vf, work / "vfw", DistillConfig(width=w, depth=d, steps=2000,
+                                                   latency_ticks=0), vf_dart).out  # fmt: skip
+    cfg = DistillConfig(denoise_steps=1, student=str(wide), steps=6000, teacher_pool=8192,
+                        latency_ticks=0)  # fmt: skip
+    small = distill(vf, work / "vfn1", cfg, vf_dart).out
+    made[f"vla-flow narrow (width x{w:g}, depth x{d:g}) 1-step student"] = (vf, small)
+    cfg8 = Int8Config(target="cpu", latency_ticks=0, keep_float=["expert"])
+    # calibrated on the perturbed recording: from the 56 expert ticks it kept 43/50
+    made["vla-flow narrow 1-step student, INT8 prefix + FP32 expert"] = (
+        vf, quantize(str(small), work / "vfn1q", cfg8, vf_dart).out)  # fmt: skip
     cfg = DistillConfig(denoise_steps=1, program="ddim16", steps=dp_steps, lr=3e-4,
                         teacher_pool=dp_pool, latency_ticks=0)  # fmt: skip
-    made["diffusion-policy 1-step student"] = (dp, distill(dp, work / "dp1", cfg, dp_data).out)
+    dp1 = distill(dp, work / "dp1", cfg, dp_data).out
+    made["diffusion-policy 1-step student"] = (dp, dp1)
+    cfg8 = Int8Config(target="cpu", latency_ticks=0, keep_float=["denoiser"])
+    dp_calib = str(CALIB / "reacher-diffusion-policy.npz")
+    made["diffusion-policy 1-step student, INT8 encoder + FP32 denoiser"] = (
+        dp, quantize(str(dp1), work / "dp1q", cfg8, dp_calib).out)  # fmt: skip
     rows = []
     for name, (teacher, path) in made.items():
         ev = EvalConfig(env="reacher", episodes=episodes, seed=0, teacher=teacher,
                         min_success_ratio=0.95)  # fmt: skip
         r = evaluate(str(path), ev)
         assert r.teacher is not None
+        checks = load_artifact(path).manifest.checks if path else {}
+        fid = checks.get("distill", checks.get("quantize", {})).get("fidelity", {})
         rows.append({
             "variant": name,
+            "fidelity_headline": fid.get("headline")
+            or {"metric": "worst_rel_l2 vs FP32", "value": fid.get("worst_rel_l2")},
             "teacher": teacher,
             "candidate_successes": r.candidate.successes,
             "teacher_successes": r.teacher.successes,
@@ -238,20 +305,24 @@ def main() -> None:
     for d in dps.values():
         print(speed_table(d["model"], d["timed"], "teacher, DDIM-16"))
     for d in dps.values():
-        print(f"INT8 whole-tick rel-L2 vs FP32 ({d['model']}): {d['int8_rel_l2'] * 100:.2f}%")
+        print(f"1-step tick, INT8 vs FP32 rel-L2 ({d['model']}): " + ", ".join(
+            f"{n} {v * 100:.2f}%" for n, v in d["int8_1step_rel_l2"].items()))  # fmt: skip
     for what, f in (("default", flow), ("reacher", flow_reacher)):
         print(f"INT8 whole-tick rel-L2 vs FP32 ({what}): " + ", ".join(
             f"{n} {v * 100:.2f}%" for n, v in f["int8_rel_l2"].items()))  # fmt: skip
+        print(f"INT8 whole-tick rel-L2 vs FP32 ({f['narrow']}): " + ", ".join(
+            f"{n} {v * 100:.2f}%" for n, v in f["narrow_int8_rel_l2"].items()))  # fmt: skip
     if loop:
         print(markdown(
             ["variant", "success", "Wilson 95%", "teacher", "ratio (gate >= 0.95)",
-             "paired", "tick p50 ms"],
+             "paired", "tick p50 ms", "fidelity (its report)"],
             [[x["variant"], f"{x['candidate_successes']}/{x['episodes']}",
               "[{:.2f}, {:.2f}]".format(*x["candidate_wilson95"]),
               f"{x['teacher_successes']}/{x['episodes']}",
               f"{x['success_ratio']:.3f} {'PASS' if x['passed'] else 'FAIL'}",
               x["paired"] or "-",
-              f"{x['candidate_tick_p50_ms']:.2f} vs {x['teacher_tick_p50_ms']:.2f}"]
+              f"{x['candidate_tick_p50_ms']:.2f} vs {x['teacher_tick_p50_ms']:.2f}",
+              "{metric} {value:.4g}".format(**x["fidelity_headline"])]
              for x in loop],
         ))  # fmt: skip
     t = flow["timed"]
@@ -264,6 +335,12 @@ def main() -> None:
         "flow_1step_speedup": t[k_ref]["median_ms"] / t["1-step student"]["median_ms"],
         "flow_1step_int8_prefix_speedup": t[k_ref]["median_ms"]
         / t["1-step student, INT8 prefix + FP32 expert"]["median_ms"],
+        **{
+            f"flow_{name}_speedup": t[k_ref]["median_ms"] / v["median_ms"]
+            for name, v in t.items()
+            if name.startswith("narrow")
+        },
+        "flow_narrow_int8_rel_l2": flow["narrow_int8_rel_l2"],
         "kv_cache_speedup": t[f"{k_ref}, prefix recomputed per step".replace(" (KV cache)", "")][
             "median_ms"
         ]
@@ -275,8 +352,13 @@ def main() -> None:
             f"dp_{ps}_1step{suffix}_speedup": d["timed"]["teacher, DDIM-16"]["median_ms"]
             / d["timed"][f"1-step student{name}"]["median_ms"]
             for ps, d in dps.items()
-            for suffix, name in (("", ""), ("_int8", ", INT8"))
+            for suffix, name in (
+                ("", ""),
+                ("_int8", ", INT8"),
+                ("_int8_encoder", ", INT8 encoder + FP32 denoiser"),
+            )
         },
+        **{f"dp_{ps}_1step_int8_rel_l2": d["int8_1step_rel_l2"] for ps, d in dps.items()},
         **{f"success_ratio: {x['variant']}": x["success_ratio"] for x in loop},
     }
     print(json.dumps(summary))

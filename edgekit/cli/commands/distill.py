@@ -47,7 +47,10 @@ def distill(
     student: Annotated[
         str | None,
         typer.Option(
-            "--student", metavar="MODEL", help="Student model reference (instead of scaling)."
+            "--student",
+            metavar="MODEL",
+            help="Student model reference (instead of scaling), e.g. an earlier distill output; "
+            "with --denoise-steps (vla-flow) its prefix and expert train through the sampler.",
         ),
     ] = None,
     denoise_steps: Annotated[
