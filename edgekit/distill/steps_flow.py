@@ -15,6 +15,15 @@ training the student *is* the teacher sampled with N steps. The prefix (the "VLM
 and shared: its KV cache is computed once per training observation and the student artifact
 ships the teacher's prefix unchanged.
 
+That student is bounded by the prefix it keeps: one prefix + N expert calls against one prefix +
+K. With ``--student NARROW`` (a smaller vla-flow with the teacher's network io, e.g. an earlier
+``--width/--depth`` output) :class:`PrefixRolloutObjective` trains a smaller prefix as well: the
+student's prefix makes its own KV cache from the observation, its expert rolls N steps from it,
+and that rollout is regressed onto the teacher's K-step states from the teacher's cache. The
+whole planning tick is distilled end to end, so the narrow prefix learns the cache its own
+expert needs (a width/depth student alone matches each network on the teacher's inputs, and
+the errors compound through K steps).
+
 This is the objective of the diffusion policy's step students,
 :class:`edgekit.distill.rollout.RolloutObjective`, with the flow-matching Euler update
 (:func:`edgekit.distill.rollout.euler_update`) a declared tick's flow block also uses.
