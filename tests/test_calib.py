@@ -325,7 +325,7 @@ def test_shipped_sets_fit_every_tiny_preset():
     shipped = {p.name for p in CALIB.glob("*.npz")}
     recorded = {"reacher-humanoid.npz", "reacher-humanoid-dart.npz",  # train_teachers.py
                 "reacher-diffusion-policy.npz", "reacher-diffusion-policy-dart.npz",
-                "reacher-vla-flow.npz"}  # fmt: skip
+                "reacher-vla-flow.npz", "reacher-vla-flow-dart.npz"}  # fmt: skip
     assert shipped == {f"{k}-{p}.npz" for k, p, _ in tiny_programs()} | recorded
 
 
@@ -335,7 +335,8 @@ def test_recorded_reacher_sets_fit_their_presets():
 
     for kind, name in [("humanoid", "humanoid"), ("humanoid", "humanoid-dart"),
                        ("diffusion-policy", "diffusion-policy"),
-                       ("vla-flow", "vla-flow")]:  # fmt: skip
+                       ("diffusion-policy", "diffusion-policy-dart"),
+                       ("vla-flow", "vla-flow"), ("vla-flow", "vla-flow-dart")]:  # fmt: skip
         program = build_program(load(f"zoo:{kind}:reacher").spec.program)
         cal = load_calibration(CALIB / f"reacher-{name}.npz", program.observation_spec())
         assert cal.n >= 50

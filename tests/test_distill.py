@@ -345,7 +345,8 @@ def test_bad_options_one_line_exit_2(cli, tmp_path, args, needle):
 def test_onnx_teacher_is_refused(cli, tmp_path, humanoid_artifact):
     r = cli("distill", humanoid_artifact, "--out", tmp_path / "s", "--width", "0.5",
             "--data", "synthetic")  # fmt: skip
-    assert r.code == 2 and "must be a PyTorch model" in r.err
+    assert r.code == 2 and "has ONNX networks only" in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
 
 
 def test_bad_data_one_line_exit_2(cli, tmp_path):
