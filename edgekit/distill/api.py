@@ -152,7 +152,7 @@ def _distill(
     import torch
 
     t0 = time.perf_counter()
-    source = load_trainable(teacher if isinstance(teacher, str) else teacher.ref, teacher)
+    source = load_trainable(teacher)
     if not isinstance(source, TorchSource):
         raise ModelLoadError(
             f"{source.ref}: the teacher must be a PyTorch model (zoo:..., FILE.py:factory, "

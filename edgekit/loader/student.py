@@ -116,13 +116,13 @@ def _load_weights(networks: dict[str, Any], path: Path) -> None:
             v.copy_(state[k])
 
 
-def load_trainable(ref: str, loaded: Any = None) -> Any:
-    """``load(ref)`` (or ``loaded``, a source already loaded from it), with an earlier
+def load_trainable(model: Any) -> Any:
+    """A model reference (or an already loaded source) as a source, with an earlier
     ``edgekit distill`` output as its PyTorch model."""
     from edgekit.artifacts import is_artifact
     from edgekit.loader import load
 
-    src = load(ref) if loaded is None or isinstance(loaded, str) else loaded
+    src = load(model) if isinstance(model, str) else model
     if not isinstance(src, TorchSource) and is_artifact(Path(src.ref)):
         return torch_from_artifact(src.ref)
     return src
