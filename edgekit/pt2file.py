@@ -37,8 +37,8 @@ from edgekit.spec import Dim
 from edgekit.usercode import UserCode
 
 _TRUST = "pass --allow-pickle only if you trust this file"
-# Torch's own loaders read these entries as plain data (tensors, JSON, text).
-_RAW_PREFIXES = {"data/weights/": ("weight_",), "data/constants/": ("tensor_",)}
+# Torch's own loaders read these entries as plain tensor data.
+_RAW = {"data/weights/": re.compile(r"weight_[0-9]+"), "data/constants/": re.compile(r"tensor_[0-9]+")}
 # Strings in srepr output: symbol names (s0, u3...) and Float mantissas; no builtin's name fits.
 _STRING = re.compile(r"[a-z]+[0-9]+|[0-9]+(\.[0-9]*)?([eE][+\-]?[0-9]+)?")
 _OPS = {"(", ")", ",", "=", "+", "-", "*", "/", "**"}
@@ -83,52 +83,70 @@ def read_pt2(
     return module, specs
 
 
+# Entries torch.export.save writes besides the models' own (allow-list: anything else refuses).
+_FIXED = {"archive_format", "archive_version", "byteorder", ".data/version",
+          ".data/serialization_id"}  # fmt: skip
+_MODEL = re.compile(r"models/([A-Za-z0-9_.\-]+)\.json")
+_LAYOUT = "not in the torch.export.save layout (torch 2.7 archives are unpickled)"
+
+
 def _first_problem(z: zipfile.ZipFile) -> str | None:
+    """The first reason loading would run code, or the first entry the checker does not
+    understand (the archive is checked as an allow-list: torch loads entries we would not see)."""
     names = z.namelist()
     if len(set(names)) != len(names):  # zip readers disagree on which duplicate they read
         return "the archive has duplicate entries, so what torch would load cannot be checked"
     if not names or "/" not in names[0]:
-        return "not in the torch.export.save layout (torch 2.7 archives are unpickled)"
+        return _LAYOUT
     root = names[0].split("/", 1)[0] + "/"
-    entries = {n[len(root) :]: n for n in names if n.startswith(root)}
-    if "archive_version" not in entries or "version" in names:
-        return "not in the torch.export.save layout (torch 2.7 archives are unpickled)"
+    outside = [n for n in names if not n.startswith(root)]
+    if outside:
+        return f"entry {outside[0]!r} lies outside the archive's folder {root!r}"
+    entries = {n[len(root) :]: n for n in names}
+    if "archive_version" not in entries:
+        return _LAYOUT
     if any(e.startswith("data/aotinductor/") for e in entries):
         return "it holds compiled AOTInductor code (a shared library torch would load)"
-    models = [e[len("models/") : -len(".json")] for e in entries if _is_model(e)]
+    models = [m.group(1) for e in entries if (m := _MODEL.fullmatch(e))]
     if not models:
         return "no models/*.json in the archive"
+    known = set(_FIXED)
     for model in models:
-        for what, entry in _pickled_parts(z, entries, model):
+        known |= {f"models/{model}.json", f"data/sample_inputs/{model}.pt"}
+        for what, entry in _pickled_parts(z, entries, model, known):
             return f"{what} ({entry}) would be unpickled, which can run code"
         expr = _unsafe_expression(json.loads(z.read(entries[f"models/{model}.json"])))
         if expr is not None:
             return f"a shape expression {expr[:60]!r} in models/{model}.json would be evaluated"
+    for entry in entries:
+        if entry not in known and not entry.startswith("extra/"):  # extra/: read as text
+            return (f"unexpected entry {entry!r} (torch.export.load would read it; edgekit only "
+                    "accepts what torch.export.save writes for plain-tensor models)")  # fmt: skip
     return None
 
 
-def _is_model(entry: str) -> bool:
-    return entry.startswith("models/") and entry.endswith(".json") and entry.count("/") == 1
-
-
 def _pickled_parts(
-    z: zipfile.ZipFile, entries: dict[str, str], model: str
+    z: zipfile.ZipFile, entries: dict[str, str], model: str, known: set[str]
 ) -> Iterator[tuple[str, str]]:
-    """(what, entry) for each part of ``model`` that torch would unpickle unsafely."""
+    """(what, entry) for each part of ``model`` that torch would unpickle unsafely; adds the
+    entries it checked to ``known``."""
     for folder, kind in (("data/weights/", "weights"), ("data/constants/", "constants")):
         legacy = f"{folder}{model}.pt"
         if legacy in entries:
+            known.add(legacy)
             if not _weights_only_loads(z.read(entries[legacy])):
                 yield f"legacy {kind} that torch's safe loader rejects", legacy
             continue
         config_entry = f"{folder}{model}_{kind}_config.json"
         if config_entry not in entries:
             continue  # torch fails on it without unpickling anything
+        known.add(config_entry)
         config = json.loads(z.read(entries[config_entry])).get("config", {})
         for fqn, meta in config.items():
-            raw = str(meta.get("path_name", "")).startswith(_RAW_PREFIXES[folder])
-            if meta.get("use_pickle") or not raw:
-                yield f"{kind[:-1]} {fqn!r} stored as a pickle", folder + str(meta.get("path_name"))
+            path_name = str(meta.get("path_name", ""))
+            if meta.get("use_pickle") or not _RAW[folder].fullmatch(path_name):
+                yield f"{kind[:-1]} {fqn!r} stored as a pickle", folder + path_name
+            known.add(folder + path_name)
     sample = f"data/sample_inputs/{model}.pt"
     if sample in entries and not _weights_only_loads(z.read(entries[sample])):
         yield "sample inputs that torch's safe loader rejects (torch retries unsafely)", sample

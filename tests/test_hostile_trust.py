@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.fixtures.evil_pt2 import exported, opaque_constant, sample_inputs, shape_expression
+from tests.fixtures.evil_pt2 import (
+    exported,
+    nested_model,
+    opaque_constant,
+    sample_inputs,
+    shape_expression,
+)
 from tests.hostile import QUICK_BENCH, Hostile, Workspace
 
 USER = FIXTURES / "user_models.py"
@@ -63,6 +69,13 @@ CASES = [
         fixed=lambda w: ["quantize", w.dir / "plain.pt2", "--out", w.dir / "q", *QUICK_QUANT],
         needles=("evil.pt2", "shape expression", "models/model.json", "--allow-pickle"),
         setup=evil_pt2(shape_expression),
+    ),
+    Hostile(
+        "export-pt2-extra-nested-model",
+        bad=lambda w: ["export", w.dir / "evil.pt2", "--out", w.dir / "o"],
+        fixed=lambda w: ["export", w.dir / "plain.pt2", "--out", w.dir / "o"],
+        needles=("evil.pt2", "unexpected entry", "models/sub/evil.json", "--allow-pickle"),
+        setup=evil_pt2(nested_model),
     ),
     Hostile(
         "export-pt-pickle",

@@ -15,6 +15,8 @@ from edgekit.pt2file import _safe_expression
 from tests.conftest import FIXTURES
 from tests.fixtures.evil_pt2 import (
     exported,
+    nested_model,
+    odd_model_name,
     opaque_constant,
     sample_inputs,
     shape_expression,
@@ -24,7 +26,9 @@ from tests.fixtures.evil_pt2 import (
 HOSTILE = FIXTURES / "hostile_models.py"
 
 
-@pytest.mark.parametrize("make", [opaque_constant, sample_inputs, shape_expression])
+@pytest.mark.parametrize(
+    "make", [opaque_constant, sample_inputs, shape_expression, nested_model, odd_model_name]
+)
 def test_pt2_that_runs_code_is_refused(tmp_path, make):
     plain = exported(tmp_path)
     marker = tmp_path / "pwned"
@@ -76,6 +80,11 @@ def test_legacy_and_compiled_archives_refused(tmp_path):
     aoti = tampered(plain, tmp_path / "aoti.pt2", lambda n, d: None, so)
     with pytest.raises(ModelLoadError, match="AOTInductor"):
         load(str(aoti))
+    # an allow-list: an entry torch.export.save never writes is refused, whatever it holds
+    for extra in ("data/mtia/x.bin", "models/", "data/weights/weight_99x"):
+        odd = tampered(plain, tmp_path / "odd.pt2", lambda n, d: None, {extra: b""})
+        with pytest.raises(ModelLoadError, match="unexpected entry"):
+            load(str(odd))
     junk = tmp_path / "junk.pt2"
     junk.write_bytes(b"not a zip")
     with pytest.raises(ModelLoadError, match=r"not a readable torch\.export archive"):
