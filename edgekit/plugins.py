@@ -33,6 +33,11 @@ def allow_plugins(on: bool = True) -> None:
     _allow["on"] = on
 
 
+def plugins_allowed() -> bool:
+    """Whether ``--allow-plugin`` was given (a data file may then name a plugin program)."""
+    return _allow["on"]
+
+
 def absolute_ref(ref: str, base: Path | None = None) -> str:
     """``my_tick.py:MyTick`` with its path made absolute (``pkg.module:Class`` as is)."""
     target, sep, attr = ref.rpartition(":")

@@ -55,3 +55,27 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(cli, tmp_path, user_code):
     r = cli("export", f"{user_code / 'declared.py'}:missing_plugin", "--out", out)
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
     assert "no_such_tick.py" in r.err and not out.exists()
+
+
+def test_a_card_naming_a_plugin_is_data_and_imports_it_only_with_allow_plugin(
+    cli, tmp_path, user_code
+):
+    import edgekit.plugins
+
+    art = tmp_path / "art"
+    assert cli("export", f"{user_code / 'declared.py'}:rnn_plugin", "--out", art).code == 0
+    edgekit.plugins._trusted.clear()  # as in a new process
+    sys_modules_before = set(__import__("sys").modules)
+    card = user_code / "policy.card.yaml"
+    card.write_text(
+        f"networks: {{rnn: {art / 'rnn.onnx'}}}\ntick: plugin_tick.py:RnnTick\n"
+        "tick_params: {hidden: 8}\n"
+    )
+    args = ("bench", card, "--ticks", "2", "--warmup", "0", "--budget-ms", "60000")
+    r = cli(*args)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "policy.card.yaml" in r.err and "tick:" in r.err and "--allow-plugin" in r.err
+    assert not edgekit.plugins._trusted  # nothing of the plugin was imported or trusted
+    assert not {m for m in __import__("sys").modules if "plugin_tick" in m} - sys_modules_before
+    r = cli(*args, "--allow-plugin")
+    assert r.code == 0, r.err

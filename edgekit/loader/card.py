@@ -5,7 +5,7 @@
       encoder: encoder.onnx
       unet: unet.onnx
     tick: {observation: [...], blocks: [...], outputs: [action]}   # or "my_tick.py:MyTick"
-    tick_params: {}        # a plugin program's params
+    tick_params: {}        # a plugin program's params (a plugin tick needs --allow-plugin)
     hz: 10
 
 The card itself is the model reference (``edgekit bench policy.card.yaml``). All networks are
@@ -64,7 +64,14 @@ def load_card(path: Path, allow_pickle: bool, timeout: float | None) -> Source:
     """The networks a card names, run by its tick, as one source."""
     from edgekit.loader.torch_files import declared_spec
 
+    from edgekit.plugins import plugins_allowed
+
     card = read_card(path)
+    if isinstance(card.tick, str) and not plugins_allowed():
+        raise ModelLoadError(
+            f"{path}: tick: names the plugin program {card.tick} (code, imported from a data "
+            "file); pass --allow-plugin to import it if you trust it"
+        )
     files = {n: (path.parent / f).resolve() for n, f in card.networks.items()}
     for n, f in files.items():
         if not f.is_file():
