@@ -140,7 +140,7 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
     model = parse_manifest(text, mpath, SCHEMA_VERSION)
     try:
         manifest = Manifest.from_dict(model.model_dump())
-    except (KeyError, TypeError, ValueError) as e:  # what the schema cannot express
+    except (KeyError, TypeError, ValueError, BadInputError) as e:  # beyond the schema
         raise BadInputError(f"{mpath}: model: {e}; re-export the artifact") from None
     art = Artifact(path, manifest)
     if verify:

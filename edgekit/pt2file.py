@@ -38,7 +38,8 @@ from edgekit.usercode import UserCode
 
 _TRUST = "pass --allow-pickle only if you trust this file"
 # Torch's own loaders read these entries as plain tensor data.
-_RAW = {"data/weights/": re.compile(r"weight_[0-9]+"), "data/constants/": re.compile(r"tensor_[0-9]+")}
+_RAW = {"data/weights/": re.compile(r"weight_[0-9]+"),
+        "data/constants/": re.compile(r"tensor_[0-9]+")}  # fmt: skip
 # Strings in srepr output: symbol names (s0, u3...) and Float mantissas; no builtin's name fits.
 _STRING = re.compile(r"[a-z]+[0-9]+|[0-9]+(\.[0-9]*)?([eE][+\-]?[0-9]+)?")
 _OPS = {"(", ")", ",", "=", "+", "-", "*", "/", "**"}

@@ -9,6 +9,7 @@ artifact manifest and comes back out of it, and it imports no torch.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,33 @@ Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch")
 # How sample values are drawn: floats default to "normal", ints to "int" (in [low, high)),
 # bools to "mask" (a valid prefix then padding, never all padding).
 SAMPLERS = ("normal", "uniform", "int", "mask", "image")
+
+# Network names become file names (NET.onnx, NET.engine) and PyTorch module names: no path
+# separators, no dots, nothing a shell or a file system reads specially.
+NETWORK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_network_name(name: object, where: str = "network name") -> str:
+    """``name`` if it may name a network, else a one-line :class:`InputSpecError`."""
+    if not isinstance(name, str) or not NETWORK_NAME.fullmatch(name):
+        raise InputSpecError(
+            f"{where} {name!r}: a network name is 1-64 letters, digits, '_' or '-' (it becomes "
+            "a file name); rename it"
+        )
+    return name
+
+
+def check_tensor_name(name: object, where: str) -> str:
+    """``name`` if it may name a tensor (any text of 1-256 characters without control
+    characters: ONNX names such as ``input:0`` or ``past.0.key`` are fine)."""
+    if not isinstance(name, str) or not 0 < len(name) <= 256 or _CONTROL.search(name):
+        raise InputSpecError(
+            f"{where}: tensor name {name!r}: 1-256 characters, no control characters (newlines, "
+            "tabs); rename it"
+        )
+    return name
+
 
 # ``low``/``high`` not given. Replaced in ``__post_init__`` (0.0 / 1.0), so it never reaches a
 # manifest; an "int" sampler has no sensible default ``high``, so there leaving it out is an error.
@@ -126,6 +154,11 @@ class NetworkSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     sample_dims: dict[str, int] = field(default_factory=lambda: {"batch": 2})
+
+    def __post_init__(self) -> None:
+        check_network_name(self.name)
+        for t in (*self.inputs, *self.outputs):
+            check_tensor_name(t.name, f"network {self.name!r}")
 
     @property
     def input_names(self) -> list[str]:

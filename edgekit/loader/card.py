@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.errors import ModelLoadError
 from edgekit.loader.sources import OnnxSource, Source, TorchSource
-from edgekit.spec import NetworkSpec
+from edgekit.spec import NetworkSpec, check_network_name
 
 CARD_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -63,7 +63,6 @@ def read_card(path: Path) -> ModelCard:
 def load_card(path: Path, allow_pickle: bool, timeout: float | None) -> Source:
     """The networks a card names, run by its tick, as one source."""
     from edgekit.loader.torch_files import declared_spec
-
     from edgekit.plugins import plugins_allowed
 
     card = read_card(path)
@@ -72,6 +71,8 @@ def load_card(path: Path, allow_pickle: bool, timeout: float | None) -> Source:
             f"{path}: tick: names the plugin program {card.tick} (code, imported from a data "
             "file); pass --allow-plugin to import it if you trust it"
         )
+    for n in card.networks:
+        check_network_name(n, f"{path}: networks:")
     files = {n: (path.parent / f).resolve() for n, f in card.networks.items()}
     for n, f in files.items():
         if not f.is_file():

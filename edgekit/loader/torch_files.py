@@ -13,7 +13,16 @@ import numpy as np
 from edgekit.errors import InputSpecError, ModelLoadError
 from edgekit.loader.sources import TorchSource, UserModel, single_call_spec, state_sha256
 from edgekit.pt2file import read_pt2
-from edgekit.spec import Dim, ModelSpec, NetworkSpec, ProgramSpec, TensorSpec, Tolerance
+from edgekit.spec import (
+    Dim,
+    ModelSpec,
+    NetworkSpec,
+    ProgramSpec,
+    TensorSpec,
+    Tolerance,
+    check_network_name,
+    check_tensor_name,
+)
 from edgekit.usercode import UserCode, import_factory
 
 USER_KIND = "user"  # the kind of a user's networks run by a declared tick or plugin
@@ -109,6 +118,7 @@ def declared_source(ref: str, user: UserModel, guard: UserCode) -> TorchSource:
     described = user.inputs if isinstance(user.inputs, dict) else {"model": user.inputs}
     specs, samples = {}, {}
     for name, module in nets.items():
+        check_network_name(name, f"{ref}: network")
         if not isinstance(module, nn.Module):
             raise ModelLoadError(f"{ref}: network {name!r} is a {type(module).__name__}, "
                                  "not an nn.Module")  # fmt: skip
@@ -207,6 +217,8 @@ def _describe_inputs(
             f"{ref}: inputs must be a ModelSpec, NetworkSpec, list of TensorSpec or an .npz path, "
             f"got {type(described).__name__}"
         )
+    for t in ins:
+        check_tensor_name(t.name, ref)
     try:
         with torch.inference_mode(), guard.run("the model's forward"):
             out = module(*[torch.from_numpy(feeds[t.name]) for t in ins])
