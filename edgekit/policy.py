@@ -28,6 +28,7 @@ from edgekit.errors import BadInputError, InputSpecError
 from edgekit.loader import OnnxSource, load
 from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 from edgekit.loop.timing import timed_tick
+from edgekit.validate import int_ranges, observation_bounds
 
 RUNTIMES = ("ort", "tensorrt", "qnn")
 KEEP = 10_000  # tick times kept for the statistics (the latest)
@@ -44,8 +45,11 @@ class Policy:
         hz: float,
         budget_ms: float,
         on_miss: Callable[[float, float], None] | None = None,
+        bounds: dict[str, tuple[int, int]] | None = None,
+        check_finite: bool = True,
     ) -> None:
         self.ref, self.program, self.runtime = ref, program, runtime
+        self.bounds, self.check_finite = dict(bounds or {}), check_finite
         self.hz, self.budget_ms, self.on_miss = hz, budget_ms, on_miss
         self.misses = 0
         self.ticks = 0
@@ -64,8 +68,13 @@ class Policy:
         budget_ms: float | None = None,
         program: str | None = None,
         on_miss: Callable[[float, float], None] | None = None,
+        check_finite: bool = True,
     ) -> Policy:
-        """Load an exported artifact (or ONNX file / model card) to run on ``runtime``."""
+        """Load an exported artifact (or ONNX file / model card) to run on ``runtime``.
+
+        ``check_finite=False`` lets NaN/Inf in float observations through to the networks (by
+        default :meth:`act` refuses them, naming the observation: a NaN from a sensor would
+        otherwise come back as NaN actions)."""
         from edgekit.bench.api import resolve_program
         from edgekit.targets import get_target
 
@@ -87,8 +96,9 @@ class Policy:
         budget = budget_ms if budget_ms is not None else tgt.budget_ms(hz)
         if not budget > 0:
             raise BadInputError(f"budget_ms must be > 0 (got {budget})")
-        return cls(str(artifact), prog, _runtime(source, runtime, tgt.name, threads), hz,
-                   budget, on_miss)  # fmt: skip
+        rt = _runtime(source, runtime, tgt.name, threads)
+        return cls(str(artifact), prog, rt, hz, budget, on_miss,
+                   observation_bounds(source, prog), check_finite)  # fmt: skip
 
     def reset(self, seed: int = 0) -> None:
         """Start an episode: history, queues and recurrent state cleared, noise reseeded."""
@@ -101,7 +111,15 @@ class Policy:
                 raise InputSpecError(
                     f"observation is missing {name!r} (expected {', '.join(self._spec)})"
                 )
-            spec.check(np.asarray(observation[name]), "observation")
+            value = np.asarray(observation[name])
+            spec.check(value, "observation")
+            if self.check_finite and value.dtype.kind in "fc" and not np.isfinite(value).all():
+                bad = int((~np.isfinite(value)).sum())
+                raise InputSpecError(
+                    f"observation {name!r} holds {bad} NaN/Inf value(s) of {value.size}; fix the "
+                    "reading, or Policy.load(..., check_finite=False) to pass it to the networks"
+                )
+        int_ranges(observation, self.bounds, "observation")
         out, ns = timed_tick(self.program, TickContext(self.runtime), observation)
         ms = ns / 1e6
         self.ticks += 1

@@ -88,3 +88,39 @@ def test_an_artifact_this_cpu_would_compute_wrongly_is_refused(tmp_path, monkeyp
                   Int8Config(target="cpu-x86-avx2", latency_ticks=0),
                   "calib_data/humanoid-tiny.npz")  # fmt: skip
     edgekit.Policy.load(q2.out)
+
+
+def test_non_finite_observations_are_refused_unless_opted_out(humanoid_artifact):
+    policy = edgekit.Policy.load(humanoid_artifact)
+    obs = policy.program.sample_observation(np.random.default_rng(0))
+    name = next(k for k, v in obs.items() if v.dtype.kind == "f")
+    poisoned = obs[name].copy()
+    poisoned.flat[0] = np.nan
+    with pytest.raises(InputSpecError, match=f"observation {name!r} holds 1 NaN/Inf") as e:
+        policy.act({**obs, name: poisoned})
+    assert "check_finite=False" in str(e.value) and "\n" not in str(e.value)
+    assert policy.ticks == 0  # refused before the tick
+    raw = edgekit.Policy.load(humanoid_artifact, check_finite=False)
+    out = raw.act({**obs, name: poisoned})  # the user asked: it reaches the networks
+    assert any(not np.isfinite(v).all() for v in out.values())
+
+
+def test_token_ids_beyond_the_vocabulary_are_edgekits_error(tmp_path):
+    from edgekit.export import export_onnx
+
+    art = tmp_path / "vla"
+    export_onnx(load("zoo:vla:tiny"), art)
+    policy = edgekit.Policy.load(art)
+    obs = policy.program.sample_observation(np.random.default_rng(0))
+    ids = next(k for k, v in obs.items() if v.dtype.kind in "iu" and k != "images")
+    with pytest.raises(InputSpecError, match=f"array {ids!r} holds id 1064, outside"):
+        policy.act({**obs, ids: obs[ids] * 0 + 1064})
+    # below the program (a declared tick, bench --inputs): the runtime says it, not onnxruntime
+    rt = OrtRuntime(load(str(art)).files, threads=1)
+    feeds = {"instruction": np.full((1, 4), 999, np.int64)}
+    for i in rt.sessions["policy"].get_inputs():
+        if i.name != "instruction":
+            shape = [d if isinstance(d, int) else 1 for d in i.shape]
+            feeds[i.name] = np.zeros(shape, np.uint8 if "uint8" in i.type else np.float32)
+    with pytest.raises(InputSpecError, match=r"network 'policy': an index input .*idx=999"):
+        rt.run("policy", feeds)

@@ -7,11 +7,15 @@ timings flip between two levels (see docs/benchmarks.md, "Measuring").
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import BadInputError
+from edgekit.errors import BadInputError, InputSpecError
 from edgekit.loop import Arrays
+
+# onnxruntime's Gather on an index beyond its table (a token id beyond the vocabulary)
+_OUT_OF_TABLE = re.compile(r"indices element out of data bounds, (idx=.*?\])")
 
 
 class OrtRuntime:
@@ -43,7 +47,7 @@ class OrtRuntime:
                 if optimize
                 else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             )
-            so.log_severity_level = 3
+            so.log_severity_level = 4  # errors come back as exceptions; no second copy
             try:
                 sess = ort.InferenceSession(
                     str(path), so, providers=providers or ["CPUExecutionProvider"]
@@ -54,9 +58,18 @@ class OrtRuntime:
             self.outputs[net] = [o.name for o in sess.get_outputs()]
 
     def run(self, network: str, feeds: Arrays) -> Arrays:
-        return dict(
-            zip(self.outputs[network], self.sessions[network].run(None, feeds), strict=True)
-        )
+        try:
+            outs = self.sessions[network].run(None, feeds)
+        except Exception as e:  # onnxruntime's own types; the input's fault is said as such
+            found = _OUT_OF_TABLE.search(str(e))
+            if found is None:
+                raise
+            raise InputSpecError(
+                f"network {network!r}: an index input is outside its embedding table "
+                f"({found.group(1)}); token ids must lie in the model's vocabulary: fix the ids "
+                "or the tokenizer"
+            ) from None
+        return dict(zip(self.outputs[network], outs, strict=True))
 
     def settings(self) -> dict[str, Any]:
         import onnxruntime as ort
