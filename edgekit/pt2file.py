@@ -23,6 +23,7 @@ each of these unless the user trusts the file (``--allow-pickle``). An archive t
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
@@ -211,10 +212,79 @@ def _safe_expression(text: str) -> bool:
         elif tok.type not in (tokenize.NUMBER, tokenize.NEWLINE, tokenize.ENDMARKER):
             return False
         previous = tok.string
-    return True
+    try:
+        return _digits(ast.parse(text, mode="eval").body) <= _MAX_DIGITS
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+
+
+# Sympy evaluates arithmetic on literals as it builds them: Pow(Integer(10), Integer(10**9))
+# would hang the loader (no --timeout needed to be safe). A shape is at most an int64 (19
+# digits); an expression whose value could exceed this many digits is refused.
+_MAX_DIGITS = 1000
+_SIZE_DIGITS = 19.0  # a symbol (a dynamic size) is an int64 at most
+_POW = {"Pow", "PowByNatural", "FloatPow"}
+
+
+def _digits(node: ast.expr) -> float:
+    """An upper bound on the decimal digits of the value ``node`` builds (no evaluation)."""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, bool) or v is None:
+            return 1.0
+        if isinstance(v, int):
+            return v.bit_length() * 0.30103 + 1
+        if isinstance(v, float):
+            return 309.0
+        if isinstance(v, str):  # Float('1.5e300') / Symbol('s0'): a number's digits + exponent
+            mantissa, _, exponent = v.lower().partition("e")
+            return len(mantissa) + (abs(int(exponent)) if exponent.lstrip("+-").isdigit() else 0)
+        return float("inf")
+    if isinstance(node, ast.UnaryOp):
+        return _digits(node.operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _digits(node.left), _digits(node.right)
+        if isinstance(node.op, ast.Pow):
+            return left * _exponent(node.right)
+        if isinstance(node.op, ast.Mult):
+            return left + right
+        return max(left, right) + 1
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name, args = node.func.id, [_digits(a) for a in node.args]
+        if name == "Symbol":
+            return _SIZE_DIGITS
+        if name in _POW and len(args) == 2:
+            return args[0] * _exponent(node.args[1])
+        if name == "LShift" and len(args) == 2:
+            return args[0] + _exponent(node.args[1]) * 0.30103
+        if name in ("Mul", "Rational"):
+            return sum(args)
+        if name in ("Integer", "Float"):
+            return max(args, default=1.0)
+        return max(args, default=1.0) + 1
+    return float("inf")
+
+
+def _exponent(node: ast.expr) -> float:
+    """The largest magnitude an exponent may have: a literal's own, else from its digits."""
+    while isinstance(node, ast.Call) and node.args and getattr(node.func, "id", "") == "Integer":
+        node = node.args[0]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        node = node.operand
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return float(abs(node.value)) if node.value.bit_length() < 1000 else float("inf")
+    digits = _digits(node)
+    return 10.0**digits if digits < 300 else float("inf")
 
 
 _NAMES: set[str] = set()
+_SYMPY = {
+    "Symbol", "Dummy", "Integer", "Float", "Rational", "Add", "Mul", "Pow", "Mod", "Max",
+    "Min", "floor", "ceiling", "Abs", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "Equality",
+    "Unequality", "StrictLessThan", "StrictGreaterThan", "LessThan", "GreaterThan", "And", "Or",
+    "Not", "Piecewise", "ExprCondPair", "BooleanTrue", "BooleanFalse", "Zero", "One",
+    "NegativeOne", "Half", "Infinity", "NegativeInfinity", "NaN", "ComplexInfinity",
+}  # fmt: skip
 
 
 def _expression_names() -> set[str]:
@@ -223,11 +293,13 @@ def _expression_names() -> set[str]:
         import sympy
         import torch.utils._sympy.functions as torch_functions
 
-        for module in (sympy, torch_functions):
-            for name in dir(module):
-                obj = getattr(module, name)
-                if isinstance(obj, type) and issubclass(obj, sympy.Basic):
-                    _NAMES.add(name)
+        for name in dir(torch_functions):  # torch's own shape functions
+            obj = getattr(torch_functions, name)
+            if isinstance(obj, type) and issubclass(obj, sympy.Basic):
+                _NAMES.add(name)
+        # sympy's arithmetic, comparisons and logic; not every sympy class (factorial(10**8)
+        # would evaluate for ever)
+        _NAMES.update(_SYMPY)
         _NAMES.update({"True", "False", "None", "oo", "zoo", "nan", "true", "false"})
         _NAMES.update(
             {"integer", "positive", "negative", "nonnegative", "nonpositive", "real", "finite"}

@@ -92,11 +92,24 @@ def _real_interrupts() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+_default: dict[str, float | None] = {"timeout": None}
+
+
+def default_timeout(timeout: float | None) -> None:
+    """``--timeout`` for every piece of user code the command runs, not only its main model's
+    (a ``--student`` factory, a teacher, a plugin's module): each :class:`UserCode` made
+    without a timeout of its own gets this one."""
+    check_timeout(timeout)
+    _default["timeout"] = timeout
+
+
 class UserCode:
-    """The guard around one model reference's user code; ``timeout`` seconds (None: no limit)
-    bound all of it together: the import, the factory call and the sample forward pass."""
+    """The guard around one model reference's user code; ``timeout`` seconds (None: the
+    command's ``--timeout``, if any) bound all of it together: the import, the factory call and
+    the sample forward pass."""
 
     def __init__(self, ref: str, timeout: float | None = None) -> None:
+        timeout = _default["timeout"] if timeout is None else timeout
         check_timeout(timeout)
         self.ref, self.timeout = ref, timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout

@@ -7,6 +7,8 @@ Limits:
     MAX_TICKS: the most timed ticks (``--ticks``, ``--warmup``, ``--latency-ticks``) one run
         takes. One million ticks is ~17 minutes at 1 ms a tick and keeps the per-tick samples
         a report holds (several int64 arrays) in tens of MB; beyond it is a typo.
+    MAX_EPISODES: the most simulated episodes one ``eval`` runs per policy (``--episodes``).
+        10,000 Reacher episodes take hours; beyond it is a typo (a run that would never end).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from edgekit.errors import BadInputError, InputSpecError, ModelLoadError
 
 MAX_TICKS = 1_000_000
+MAX_EPISODES = 10_000
 
 
 def positive_finite(value: float | None, option: str) -> None:

@@ -358,6 +358,14 @@ if importlib.util.find_spec("mujoco") and importlib.util.find_spec("gymnasium"):
             fix=lambda w: _weights(w, "zoo:humanoid:reacher", poison=False),
         )
     )
+    CASES.append(
+        Hostile(
+            "eval-episodes-beyond-the-maximum",  # refused before any model loads
+            bad=lambda w: ["eval", "zoo:humanoid:reacher", "-n", "100000000", "--teacher", "none"],
+            fixed=lambda w: ["eval", "zoo:humanoid:reacher", "-n", "1", "--teacher", "none"],
+            needles=("--episodes 100000000", "10,000"),
+        )
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

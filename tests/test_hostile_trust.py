@@ -122,6 +122,18 @@ CASES = [
         needles=(f"{BAD}:slow", "the factory", "--timeout 0.3 s"),
     ),
     Hostile(
+        "distill-student-factory-timeout",  # --timeout bounds every piece of user code
+        bad=lambda w: [
+            *("distill", f"{USER}:with_specs", "--student", f"{BAD}:slow", "--timeout", "0.3"),
+            *("--data", "synthetic", "--steps", "2", "--latency-ticks", "0", "--out", w.dir / "s"),
+        ],
+        fixed=lambda w: [
+            *("distill", f"{USER}:with_specs", "--student", f"{BAD}:slow", "--timeout", "30"),
+            *("--data", "synthetic", "--steps", "2", "--latency-ticks", "0", "--out", w.dir / "s"),
+        ],
+        needles=(f"{BAD}:slow", "the factory", "--timeout 0.3 s"),
+    ),
+    Hostile(
         "export-forward-timeout",
         bad=lambda w: ["export", f"{BAD}:stuck_forward", "--timeout", "0.3", "--out", w.dir / "o"],
         fixed=lambda w: ["export", f"{BAD}:stuck_forward", "--timeout", "30", "--out", w.dir / "o"],

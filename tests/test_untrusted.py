@@ -62,10 +62,28 @@ def test_plain_pt2_loads_without_trust(tmp_path):
         ("Symbol('__import__')", False),
         ("Integer(1)(2)", False),
         ("[Integer(1)]", False),
+        # values sympy would compute for ever while it builds them (no --timeout needed)
+        ("Pow(Integer(10), Integer(1000000000))", False),
+        ("Integer(10)**Integer(10)**Integer(10)**Integer(10)", False),
+        ("PowByNatural(Integer(7), Mul(Integer(1000), Integer(100000)))", False),
+        ("LShift(Integer(1), Integer(100000000000))", False),
+        ("Integer('" + "9" * 2000 + "')", False),
+        ("factorial(Integer(100000000))", False),  # not shape arithmetic
+        ("Pow(Symbol('s0', integer=True), Integer(2))", True),
+        ("Mul(Integer(2), Pow(Symbol('s0', positive=True), Integer(-1)))", True),
+        ("PowByNatural(Integer(2), Integer(62))", True),
     ],
 )
 def test_shape_expression_allowlist(text, safe):
     assert _safe_expression(text) is safe
+
+
+def test_a_shape_expression_too_large_to_build_is_refused(tmp_path):
+    plain = exported(tmp_path)
+    huge = tmp_path / "huge.pt2"
+    shape_expression(plain, huge, tmp_path / "unused", "Pow(Integer(10), Integer(1000000000))")
+    with pytest.raises(ModelLoadError, match="shape expression 'Pow"):
+        load(str(huge))
 
 
 def test_legacy_and_compiled_archives_refused(tmp_path):

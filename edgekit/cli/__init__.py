@@ -59,8 +59,13 @@ def _root(
         ),
     ] = False,
 ) -> None:
+    from edgekit.plugins import allow_plugins
+    from edgekit.usercode import default_timeout
+
     _state["debug"] = debug
     set_debug(debug)
+    allow_plugins(False)  # per command: what one command trusted, the next (in-process) does not
+    default_timeout(None)
 
 
 register(app)

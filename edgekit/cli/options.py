@@ -181,8 +181,10 @@ def load_source(
     ``options.load_source`` so that tests can replace it)."""
     from edgekit.loader import load
     from edgekit.plugins import allow_plugins
+    from edgekit.usercode import default_timeout
     from edgekit.zoo_table import check_zoo_ref
 
     check_zoo_ref(model)  # an unknown zoo name or preset fails before torch loads
     allow_plugins(allow_plugin)
+    default_timeout(timeout)  # every other piece of user code the command runs, too
     return load(model, weights=weights, inputs=inputs, allow_pickle=allow_pickle, timeout=timeout)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.config import VerbConfig
+from edgekit.validate import MAX_EPISODES
 
 
 class EvalConfig(VerbConfig):
@@ -24,7 +25,7 @@ class EvalConfig(VerbConfig):
 
     stage: Literal["eval"] = "eval"
     env: str = "reacher"
-    episodes: int = Field(default=20, ge=1)
+    episodes: int = Field(default=20, ge=1, le=MAX_EPISODES)
     seed: int = 0
     teacher: str = "auto"
     min_success_ratio: float | None = Field(default=None, gt=0, le=1.5)
