@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from edgekit.errors import DestinationError
 
@@ -125,6 +127,39 @@ def write_text_atomic(path: str | Path, text: str, flag: str = "") -> Path:
     finally:
         tmp.unlink(missing_ok=True)  # gone after the rename; left by a failed or cut write
     return path
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int) -> Path:
+    """A matplotlib figure written whole, as :func:`write_text_atomic` writes text: a full disk
+    leaves no half PNG and names the file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        with user_writes(path):
+            fig.savefig(tmp, dpi=dpi)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+@contextmanager
+def new_folder(out: Path, flag: str = "--out") -> Iterator[Path]:
+    """``out`` made for a command that writes into it (``edgekit run``'s run folder, kept as
+    a cache): if it did not exist and the OS refuses a write inside (a full disk), the folder
+    goes again, so no half-written run is left; an existing one keeps what it held."""
+    created = not out.exists()
+    with user_writes(out, flag):
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except (OSError, DestinationError) as e:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        if isinstance(e, OSError):
+            where = f"{e.filename}: " if e.filename else ""
+            raise DestinationError(f"{flag} {out}: cannot write ({where}{reason(e)})") from e
+        raise
 
 
 @contextmanager

@@ -253,6 +253,15 @@ def test_disk_full_while_writing_is_exit_2_and_leaves_nothing(cli, mount):
     assert list(full.iterdir()) == []
 
 
+def test_run_on_a_full_disk_names_the_file_and_leaves_no_run_folder(cli, mount, tmp_path):
+    # 200 KiB: the export stage fits, the run's reports and plots do not
+    full = mount("size=200k")
+    (tmp_path / "r.yaml").write_text(QUICK_RECIPE)
+    r = cli("run", tmp_path / "r.yaml", "--out", full / "run")
+    check_clean_error(r.code, r.err, 2, (str(full / "run") + "/", "No space left on device"))
+    assert list(full.iterdir()) == []  # the run made the folder: it goes again
+
+
 def test_full_disk_is_found_before_the_work(cli, mount, monkeypatch):
     import edgekit.cli.options
 

@@ -200,13 +200,14 @@ def write_outputs(result: CompareResult, out: Path) -> dict[str, str]:
     variants = [r.variant() for r in result.rows]
     if any(v.error is not None for v in variants):
         try:
+            from edgekit.destinations import save_figure
             from edgekit.run.plot import DPI
             from edgekit.run.plot_variants import variants_figure
 
             evidence = {r.latency["evidence"] for r in result.rows}
             xlabel = f"whole-tick p50 on {result.target} (ms, {'/'.join(sorted(evidence))})"
             fig = variants_figure(variants, f"variants on {result.target}", xlabel)
-            fig.savefig(out / "compare.png", dpi=DPI)
+            save_figure(fig, out / "compare.png", DPI)
             files["plot"] = "compare.png"
         except ModuleNotFoundError as e:  # the plots extra is not installed: the table ships
             if (e.name or "").partition(".")[0] != "matplotlib":

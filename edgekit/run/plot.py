@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.destinations import save_figure
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -204,7 +206,7 @@ def write_latency_plots(report: dict[str, Any], folder: Path) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True)
         name = _filename(target)
         fig = latency_figure(target, entry)
-        fig.savefig(folder / name, dpi=DPI)
+        save_figure(fig, folder / name, DPI)
         written[target] = name
     return written
 
@@ -243,6 +245,6 @@ def write_plots(report: dict[str, Any], folder: Path) -> dict[str, str]:
         figures.append(("variants", "variants.png", variants_figure(variants, title)))
     for key, name, fig in figures:
         folder.mkdir(parents=True, exist_ok=True)
-        fig.savefig(folder / name, dpi=DPI)
+        save_figure(fig, folder / name, DPI)
         written[key] = name
     return written

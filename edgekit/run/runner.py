@@ -15,7 +15,6 @@ stage needs what it did not write; those stages and their gates are reported as 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -25,11 +24,12 @@ from typing import Any
 
 from edgekit import progress
 from edgekit.bench.config import BenchConfig
-from edgekit.destinations import write_text_atomic
+from edgekit.destinations import new_folder, write_text_atomic
 from edgekit.errors import EXIT_GATE, EXIT_OK, EdgekitError, GateFailed
 from edgekit.eval.config import EvalConfig
 from edgekit.export.config import OnnxExport
 from edgekit.reports.envelope import schema_tag
+from edgekit.run.cache import cached_record, content_hash, edgekit_version, file_key, model_key
 from edgekit.run.recipe_file import load_recipe, recipe_hash
 from edgekit.run.schema import Recipe, RecipeError
 from edgekit.run.stages import STAGE_RUNNERS, bench_targets, latency_gate, run_eval, stage_entry
@@ -124,8 +124,25 @@ def run(
     data = data or recipe.path_for("data", base)
     weights = recipe.path_for("weights", base)
     out = Path(out) if out is not None else Path("out") / recipe.name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ".cache").mkdir(exist_ok=True)
+    with new_folder(out):  # a run this one's full disk cut short leaves no half folder
+        (out / ".cache").mkdir(exist_ok=True)
+        return _run(recipe, path, ref, data, weights, out, overrides, preset, on_event,
+                    distill_progress, reports)  # fmt: skip
+
+
+def _run(
+    recipe: Recipe,
+    path: Path | None,
+    ref: str,
+    data: str | None,
+    weights: str | None,
+    out: Path,
+    overrides: list[str] | None,
+    preset: str | None,
+    on_event: Event | None,
+    distill_progress: Any,
+    reports: bool,
+) -> RunResult:
     emit = on_event or (lambda event, details: None)
     t_start = time.perf_counter()
 
@@ -236,10 +253,10 @@ class RunState:
         self.produced: list[_Produced] = []
         self.blocked: str | None = None
         self._source: Any = None
-        self.source_key = _hash(
-            {"ref": ref, "weights": _file_key(weights), "model": _model_key(ref)}
+        self.source_key = content_hash(
+            {"ref": ref, "weights": file_key(weights), "model": model_key(ref)}
         )
-        self.data_key = _file_key(data) if data else None
+        self.data_key = file_key(data) if data else None
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -273,11 +290,16 @@ class RunState:
         folder = self.out / f"{i + 1:02d}-{stage.stage}"
         input_key = self.produced[-1].key if self.produced else self.source_key
         settings = stage.model_dump(mode="json")
-        key = _hash(
-            {"settings": settings, "input": input_key, "data": self.data_key, "v": _version()}
+        key = content_hash(
+            {
+                "settings": settings,
+                "input": input_key,
+                "data": self.data_key,
+                "v": edgekit_version(),
+            }
         )
         record_path = self.out / ".cache" / f"{folder.name}.json"
-        cached = _cached(record_path, key, folder)
+        cached = cached_record(record_path, key, folder)
         if cached is not None:
             record, status = cached, "cached"
         else:
@@ -302,21 +324,6 @@ class RunState:
         )
         entry["warnings"] = list(record.get("warnings", []))
         return entry, gates
-
-
-def _cached(record_path: Path, key: str, folder: Path) -> dict[str, Any] | None:
-    from edgekit.artifacts import load_artifact
-
-    if not record_path.is_file() or not folder.is_dir():
-        return None
-    try:
-        record = json.loads(record_path.read_text())
-        if record.get("key") != key:
-            return None
-        load_artifact(folder, verify=True)  # the files are still what the stage wrote
-    except (OSError, ValueError, EdgekitError):
-        return None
-    return dict(record)
 
 
 def _time_gates(gates: list[dict[str, Any]], seconds: float) -> None:
@@ -354,46 +361,6 @@ def _stage_gate_failed(stage: Any, message: str) -> dict[str, Any]:
         "method": "",
         "message": message,
     }
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _file_key(ref: str | None) -> str | None:
-    """Content hash of a file or folder reference (None for zoo/module references)."""
-    if ref is None:
-        return None
-    p = Path(ref)
-    if p.is_file():
-        from edgekit.artifacts import sha256_file
-
-        return sha256_file(p)
-    if p.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(x for x in p.rglob("*") if x.is_file()):
-            h.update(str(f.relative_to(p)).encode())
-            h.update(f.read_bytes())
-        return h.hexdigest()
-    return None
-
-
-def _model_key(ref: str) -> str | None:
-    """Content hash of the model reference: a model file or folder, or a factory's source file
-    (``FILE.py:factory``, or ``pkg.module:factory``'s module, found without importing it), so
-    an edited ``forward`` is not served from the cache. A zoo model's code is edgekit's (the
-    version is in every key); a factory's weights are only hashed through ``weights:`` (what it
-    loads itself, or code in other modules it imports, is not seen without running it)."""
-    from edgekit.usercode import factory_source
-
-    source = factory_source(ref)
-    return _file_key(str(source)) if source is not None else _file_key(ref)
-
-
-def _version() -> str:
-    from edgekit import __version__
-
-    return __version__
 
 
 __all__ = ["RunError", "RunResult", "run", "write_reports"]
