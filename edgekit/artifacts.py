@@ -10,6 +10,7 @@ interrupted run never leaves a half-written output.
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -186,6 +187,8 @@ def staging_dir(out: Path, force: bool) -> Iterator[Path]:
     """
     from edgekit.destinations import claim_out, reason
 
+    if out.is_symlink():  # write where it points (replacing the link would leave it behind)
+        out = Path(os.path.realpath(out))
     check_out_dir(out, force)
     with claim_out(out):
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +205,7 @@ def staging_dir(out: Path, force: bool) -> Iterator[Path]:
             os.replace(tmp, out)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
+            _sweep(out)
         except Discard:
             shutil.rmtree(tmp, ignore_errors=True)
         except OSError as e:
@@ -212,6 +216,15 @@ def staging_dir(out: Path, force: bool) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _sweep(out: Path) -> None:
+    """Remove the staging folders a killed edgekit process (SIGKILL, a power cut) left beside
+    ``out``: the caller holds ``out``'s lock, so no live process is writing them."""
+    for kind in ("tmp", "old"):  # staging_dir's own names (mkdtemp's, and the replaced one's)
+        for stale in out.parent.glob(f".{glob.escape(out.name)}.{kind}-*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 class Discard(Exception):

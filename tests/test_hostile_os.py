@@ -92,6 +92,12 @@ CASES = [
         needles=("--out /sys/edgekit-q", "cannot write in /sys"),
     ),
     Hostile(
+        "quantize-json-dev-full",  # the artifact it reports on goes too: not left as if done
+        bad=lambda w: _quantize(w, w.dir / "q", "--json", "/dev/full"),
+        fixed=None,  # quantize-out-under-sys runs the fixed quantize once already
+        needles=("--json /dev/full", "No space left on device", "removed the artifact"),
+    ),
+    Hostile(
         "quantize-json-parent-is-a-file",
         bad=lambda w: _quantize(w, w.dir / "q", "--json", w.dir / "f.txt" / "q.json"),
         fixed=None,  # the same fix as export-out-parent-is-a-file; one quantize run is enough
@@ -331,3 +337,76 @@ def test_a_signal_cleans_up_and_a_second_writer_is_refused(sig, code, line, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no out, lock, staging
     ours = [p.name for p in tmp.iterdir() if p.name.startswith(("edgekit", "tmp"))]
     assert not ours, f"temporary folders left behind: {ours}"
+
+
+def test_force_onto_a_symlinked_out_writes_where_it_points(cli, tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    for force in ((), ("--force",)):
+        r = cli("export", "zoo:humanoid:tiny", "--out", tmp_path / "link", *force)
+        assert r.code == 0, r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]  # no .old-PID link
+    assert (tmp_path / "link").is_symlink() and (target / "edgekit.json").is_file()
+
+
+def test_a_killed_commands_staging_folder_is_swept_by_the_next_success(cli, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "work" / "art"
+    out.parent.mkdir()
+    killed = _start(["export", "zoo:vla:tiny", "--out", out], tmp)
+    try:
+        end = time.monotonic() + 120
+        while not list(out.parent.glob(".art.tmp-*")):
+            if killed.poll() is not None or time.monotonic() > end:
+                pytest.fail(f"no staging folder appeared; stderr: {killed.communicate()[1]}")
+            time.sleep(0.02)
+    finally:
+        killed.kill()  # SIGKILL: no cleanup runs
+        killed.communicate()
+    assert list(out.parent.glob(".art.tmp-*")), "the killed export left nothing to sweep"
+    r = cli("export", "zoo:humanoid:tiny", "--out", out, "--force")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["art"]
+
+
+SLOW_SHUTDOWN = """\
+import atexit, sys, time
+
+# the interpreter's own shutdown after the verdict (torch and onnxruntime tear down for a while)
+atexit.register(lambda: (print("shutting down", flush=True), time.sleep(60)))
+sys.argv = ["edgekit", *sys.argv[1:]]
+from edgekit.cli import entry
+
+entry()
+"""
+
+
+def test_a_sigterm_after_the_verdict_still_exits_143_with_its_line(tmp_path, humanoid_artifact):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SHUTDOWN, "bench", humanoid_artifact, *QUICK_BENCH],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # the verdict, then the shutdown starts
+            lines.append(line)
+            if line.startswith("shutting down"):
+                break
+        assert any(ln.startswith("verdict:") for ln in lines), lines
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert error_lines(err) == ["error: terminated"], err

@@ -78,12 +78,35 @@ def main() -> None:
     too, exit code 2. SIGINT/SIGTERM unwind the command (cleanup runs) and exit 130/143 with
     one line.
     """
-    from edgekit.cli.guard import os_error_line, restore_output, signals_unwind
+    from edgekit.cli.guard import restore_output, signals_unwind
+    from edgekit.errors import Signalled
+
+    with signals_unwind():
+        try:
+            _main()
+        except Signalled as e:  # while an error line was printed or the output restored
+            restore_output()
+            _fail(str(e), e.exit_code)
+
+
+def entry() -> None:
+    """The ``edgekit`` console script: :func:`main`, then a SIGINT/SIGTERM that arrives while
+    the interpreter shuts down (torch and onnxruntime take a while after the verdict) still
+    exits 130/143 with its line instead of killing the process without a word."""
+    from edgekit.cli.guard import late_signals
+
+    try:
+        main()
+    finally:
+        late_signals()
+
+
+def _main() -> None:
+    from edgekit.cli.guard import os_error_line, restore_output
     from edgekit.errors import EXIT_BACKEND, EXIT_INTERRUPTED, Signalled
 
     try:
-        with signals_unwind():
-            code = app(prog_name="edgekit", standalone_mode=False)
+        code = app(prog_name="edgekit", standalone_mode=False)
     except _CLICK_ERRORS as e:
         restore_output()
         if type(e).__name__ == "NoArgsIsHelpError":  # `edgekit`, `edgekit recipe`: the help

@@ -56,6 +56,20 @@ def signals_unwind() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def late_signals() -> None:
+    """After the command (the console script's last moments): SIGINT/SIGTERM print their one
+    line and end the process at once with 130/143; there is nothing left to clean up."""
+
+    def say(signum: int, frame: FrameType | None) -> None:
+        message, code = _SIGNALS[signal.Signals(signum)]
+        os.write(2, f"error: {message}\n".encode())
+        os._exit(code)
+
+    for sig in _SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, say)
+
+
 def _writer() -> bool:
     """False on a torchrun rank other than 0: only rank 0 writes outputs."""
     return os.environ.get("RANK", "0") == "0"
@@ -166,18 +180,32 @@ def os_error_line(e: OSError) -> str:
     return f"{reason(e)} (rerun with --debug to see which file)"
 
 
-def finish(result: Gated, json_out: Path | str | None = None) -> None:
+def finish(result: Gated, json_out: Path | str | None = None, out: Path | None = None) -> None:
     """The one place a verb's gates become the exit code: write ``--json`` (the result's
-    report, also when a gate failed; ``-``: on stdout), then exit 1 naming every failed gate."""
+    report, also when a gate failed; ``-``: on stdout), then exit 1 naming every failed gate.
+
+    ``out``: the artifact the command wrote. When ``--json`` cannot be written (``/dev/full``)
+    it is removed again, so a failed command never leaves an artifact that looks finished."""
     from edgekit.cli.render.json_report import write_json
-    from edgekit.errors import GateFailed
+    from edgekit.errors import DestinationError, GateFailed
 
-    if json_out is not None and str(json_out) == "-":
-        import json
+    try:
+        if json_out is not None and str(json_out) == "-":
+            import json
 
-        put_json("-", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-    elif json_out:
-        write_json(Path(json_out), result.to_dict())
+            put_json("-", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        elif json_out:
+            write_json(Path(json_out), result.to_dict())
+    except DestinationError as e:
+        if out is None or not getattr(result, "written", False) or not Path(out).is_dir():
+            raise
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        raise DestinationError(
+            f"{e}; removed the artifact it reports on (--out {out}): rerun where the report "
+            "can be written"
+        ) from e
     if result.passed:
         return
     message = "; ".join(g.message for g in result.failed)

@@ -181,4 +181,4 @@ def distill(
     if result.out is None:  # a torchrun worker: rank 0 reports
         return
     print_distill(result)
-    finish(result, json_out)
+    finish(result, json_out, out)

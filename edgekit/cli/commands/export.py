@@ -127,4 +127,4 @@ def _show(
         print_onnx(result, out)
     else:
         print_tensorrt(result)
-    finish(result, json_out)
+    finish(result, json_out, out)

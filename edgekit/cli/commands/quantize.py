@@ -128,4 +128,4 @@ def quantize(
         source = options.load_source(model, weights, inputs, allow_pickle, timeout, allow_plugin)
         result = run_quantize(source, out, config, calib, force=force)
     print_quantize(result)
-    finish(result, json_out)
+    finish(result, json_out, out)
