@@ -237,3 +237,19 @@ def test_a_width_student_of_a_declared_tick_keeps_the_tick(cli, tmp_path):
     assert m["checks"]["distill"]["fidelity"]["rows"]
     prog = build_program(load(str(out)).spec.program)
     assert prog.calls_per_tick() == {"encoder": 1, "denoiser": 4}
+
+
+def test_a_dpm_solver_config_as_diffusers_writes_it_survives_the_manifest(cli, tmp_path):
+    """-Infinity has no strict-JSON form: the manifest stores null, which reads back as it."""
+    pytest.importorskip("diffusers")
+    from edgekit.loader import load
+    from edgekit.models import build_program
+
+    art = tmp_path / "art"
+    r = cli("export", f"{FIX}:dpm_policy", "--out", art)
+    assert r.code == 0, r.err
+    assert '"lambda_min_clipped": null' in (art / "edgekit.json").read_text()
+    r = cli("bench", art, "--ticks", "2", "--warmup", "0", "--budget-ms", "60000")
+    assert r.code == 0, r.err
+    # the calibration recipe (calib_data/README.md) builds the program from the stored copy
+    assert build_program(load(str(art)).spec.program).observation_spec()

@@ -34,6 +34,7 @@ class Option:
     default: Any
     ok: Callable[[Any], bool]
     supported: str
+    null: Any = None  # what a JSON null stands for, where JSON cannot write the value itself
 
 
 def _same(value: Any, allowed: Any) -> bool:
@@ -130,10 +131,13 @@ SUPPORTED: dict[str, dict[str, Option]] = {
         "use_flow_sigmas": _one_of(False, _OFF),
         "flow_shift": _any(1.0),
         "final_sigmas_type": _one_of("zero", "zero", "sigma_min"),
+        # diffusers writes -Infinity (its default: no clipping); a strict JSON writer (pydantic,
+        # an artifact's manifest, jq) can only write null for it
         "lambda_min_clipped": Option(
             -math.inf,
-            lambda v: _is_num(v) or (isinstance(v, float) and v == -math.inf),
-            "a number or -Infinity",
+            lambda v: v is None or _is_num(v) or (isinstance(v, float) and v == -math.inf),
+            "a number, -Infinity or null (no clipping)",
+            null=-math.inf,
         ),
         "variance_type": _one_of(None, None),
         "timestep_spacing": _one_of("linspace", *_SPACINGS),
@@ -187,6 +191,8 @@ def resolve(config: Any, source: str) -> tuple[str, dict[str, Any]]:
     options = {}
     for key, opt in SUPPORTED[kind].items():
         value = config.get(key, opt.default)
+        if value is None and opt.null is not None:
+            value = opt.null
         if not opt.ok(value):
             raise BadInputError(
                 f"{source}: {key}={_short(value)} is not supported by edgekit's {kind} "
