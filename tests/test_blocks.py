@@ -117,6 +117,7 @@ def test_recurrent_state_is_fed_back():
         ("wrong_input", "'conditioning' is not an input of network 'denoiser'"),
         ("unread_name", "reads 'state_history', which no observation or earlier block makes"),
         ("bad_scheduler", "thresholding"),
+        ("plan_only_output", "tick.outputs: 'cond' is made only on planning ticks"),
     ],
 )
 def test_bad_declarations_are_one_line_exit_2(cli, tmp_path, factory, needle):

@@ -131,6 +131,36 @@ def _check_flow(
     for name in decl.outputs:
         if name not in have:
             raise BlockError(f"{where}.outputs: {name!r} is made by no block")
+    if chunks:
+        _check_queued_ticks(decl, set(observed), where)
+
+
+def _check_queued_ticks(decl: TickDeclaration, every_tick: set[str], where: str) -> None:
+    """With a chunk queue, a tick that executes from the queue skips the planning blocks before
+    it (those calling a network, or reading what one made): what only they make is missing then,
+    so no later block and no output may need it (as :meth:`TickProgram.tick` runs them)."""
+    have, made_by = set(every_tick), {}
+    at_chunk = next(i for i, b in enumerate(decl.blocks) if isinstance(b, Chunk))
+    for i, b in enumerate(decl.blocks):
+        planning = i < at_chunk and (b.calls_network or any(r not in have for r in b.reads()))
+        if planning:
+            made_by.update({n: i for n in b.writes() if n not in have})
+            continue
+        for r in b.reads():
+            if r not in have and i > at_chunk:
+                raise BlockError(
+                    f"{where}.blocks[{i}]: reads {r!r}, which only planning ticks make "
+                    f"(blocks[{made_by.get(r, '?')}], before the chunk queue); read the queue's "
+                    "output instead"
+                )
+        have |= set(b.writes())
+    for name in decl.outputs:
+        if name not in have:
+            raise BlockError(
+                f"{where}.outputs: {name!r} is made only on planning ticks (blocks["
+                f"{made_by.get(name, '?')}], before the chunk queue), so ticks that execute from "
+                "the queue have none; output the queue's output or what a block after it makes"
+            )
 
 
 @register_program
