@@ -27,6 +27,11 @@ EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
+# optional packages -> the extra that installs them (a command that needs one exits 3)
+EXTRAS = {"torch": "compress", "onnxscript": "compress", "safetensors": "compress",
+          "matplotlib": "plots", "gymnasium": "sim", "mujoco": "sim", "tensorrt": "tensorrt",
+          "diffusers": "user-models", "transformers": "user-models"}  # fmt: skip
+
 _debug = {"on": False}
 
 

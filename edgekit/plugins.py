@@ -29,13 +29,45 @@ _allow = {"on": False}
 
 
 def allow_plugins(on: bool = True) -> None:
-    """``--allow-plugin``: import the plugin programs artifacts name (code you trust)."""
+    """``--allow-plugin``: import the plugin programs and factories that artifacts name."""
     _allow["on"] = on
 
 
 def plugins_allowed() -> bool:
     """Whether ``--allow-plugin`` was given (a data file may then name a plugin program)."""
     return _allow["on"]
+
+
+# Factories the user named in this process (the command's model, a recipe's model): an
+# artifact made from one may load it again without --allow-plugin.
+_named_factories: set[str] = set()
+
+
+def trust_factory(ref: str) -> None:
+    """A factory reference the user gave (its recorded, absolute form)."""
+    _named_factories.add(ref)
+
+
+def forget_factories() -> None:
+    """A new command (in-process CLI runs behave as separate processes)."""
+    _named_factories.clear()
+
+
+def code_trusted(ref: str) -> bool:
+    """Whether the factory ``ref`` may be imported: the user named it in this process, or
+    passed ``--allow-plugin``."""
+    return _allow["on"] or ref in _named_factories
+
+
+def check_named_code(ref: str, what: str) -> None:
+    """Refuse to import ``ref``, a factory an artifact's manifest names (code from a data
+    file), unless :func:`code_trusted`."""
+    if code_trusted(ref):
+        return
+    raise BadInputError(
+        f"{what} is the factory {ref} (code an artifact names, imported only with "
+        "--allow-plugin); pass --allow-plugin if you trust it"
+    )
 
 
 def absolute_ref(ref: str, base: Path | None = None) -> str:

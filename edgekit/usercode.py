@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from edgekit.errors import BackendMissingError, BadInputError, ModelLoadError
+from edgekit.errors import EXTRAS, BackendMissingError, BadInputError, ModelLoadError
 
 
 class _Timeout(BaseException):
@@ -183,6 +183,7 @@ def import_factory(ref: str, guard: UserCode | None = None) -> Callable[..., Any
             del sys.modules[mod_name]  # a half-run module must not be found next time
             if isinstance(e, ModelLoadError):
                 raise
+            _missing_extra(ref, target, e)
             raise ModelLoadError(
                 f"{ref}: importing {target} failed: {type(e).__name__}: {e}"
             ) from e
@@ -193,6 +194,7 @@ def import_factory(ref: str, guard: UserCode | None = None) -> Callable[..., Any
             with guard.run(f"importing {target}"):
                 module = importlib.import_module(target)
         except ImportError as e:
+            _missing_extra(ref, target, e)
             raise ModelLoadError(f"{ref}: cannot import module {target!r} ({e})") from None
         except ModelLoadError:
             raise
@@ -204,6 +206,18 @@ def import_factory(ref: str, guard: UserCode | None = None) -> Callable[..., Any
     if fn is None or not callable(fn):
         raise ModelLoadError(f"{ref}: {target} has no callable {attr!r}")
     return fn
+
+
+def _missing_extra(ref: str, target: str, e: BaseException) -> None:
+    """User code that needs a package an edgekit extra installs (torch on a robot install):
+    exit 3 naming the extra, as edgekit's own code would, not a bad-input error."""
+    if isinstance(e, ModuleNotFoundError):
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is not None:
+            raise BackendMissingError(
+                f"{ref}: importing {target} needs {e.name}, which is not installed here: "
+                f"pip install 'edgekit[{extra}]'"
+            ) from None
 
 
 def factory_source(ref: str) -> Path | None:

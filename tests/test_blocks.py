@@ -254,3 +254,41 @@ def test_a_dpm_solver_config_as_diffusers_writes_it_survives_the_manifest(cli, t
     assert r.code == 0, r.err
     # the calibration recipe (calib_data/README.md) builds the program from the stored copy
     assert build_program(load(str(art)).spec.program).observation_spec()
+
+
+def test_an_artifact_made_from_a_factory_names_its_teacher_and_runs_from_anywhere(
+    cli, tmp_path, monkeypatch
+):
+    """The manifest records the factory's absolute path; importing it back (teacher, torch
+    twin) is code an artifact names: --allow-plugin, or --teacher naming it."""
+    pytest.importorskip("gymnasium")
+    import shutil
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(FIX, here / "declared.py")
+    monkeypatch.chdir(here)
+    r = cli("export", "declared.py:reacher_policy", "--out", tmp_path / "art")
+    assert r.code == 0, r.err
+    factory = f"{(here / 'declared.py').resolve()}:reacher_policy"
+    assert json.loads((tmp_path / "art" / "edgekit.json").read_text())["source"]["ref"] == factory
+    monkeypatch.chdir(elsewhere)
+    quick = ("--ticks", "2", "--warmup", "0", "--budget-ms", "60000")
+    r = cli("bench", tmp_path / "art", "--runtime", "torch", *quick)
+    assert r.code == 2 and "--allow-plugin" in r.err and factory in r.err, r.err
+    r = cli("bench", tmp_path / "art", "--runtime", "torch", "--allow-plugin", *quick)
+    assert r.code == 0, r.err
+
+    rep = tmp_path / "e.json"
+    args = ("eval", tmp_path / "art", "--episodes", "1", "--json", rep)
+    r = cli(*args)  # --teacher auto: no teacher, and the note says why and what to pass
+    assert r.code == 0, r.err
+    assert f"note: no teacher: {tmp_path / 'art'} was made from the factory {factory}" in r.out
+    assert json.loads(rep.read_text())["notes"] == [r.out.split("note: ")[1].split("\n")[0]]
+    r = cli(*args, "--min-success-ratio", "0.5")
+    assert r.code == 2 and f"needs a teacher: {tmp_path / 'art'} was made from the factory" in r.err
+    assert f"--teacher {factory}" in r.err, r.err
+    r = cli(*args, "--min-success-ratio", "0.5", "--teacher", factory)
+    assert r.code in (0, 1), r.err  # the random MLP against itself
+    assert json.loads(rep.read_text())["teacher"]["ref"] == factory

@@ -116,3 +116,22 @@ def test_making_an_artifact_there_names_the_extra(robot, tmp_path):
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip().endswith("pip install 'edgekit[compress]'")
     assert not (tmp_path / "q").exists()
+
+
+def test_user_code_that_needs_torch_there_names_the_extra(robot, tmp_path):
+    """An artifact made from a factory: its torch twin (and the factory, which imports torch)
+    is exit 3 naming the extra there, with or without trusting the factory."""
+    from edgekit.export import export_onnx
+    from edgekit.loader import load
+
+    art = tmp_path / "art"
+    factory = f"{ROOT / 'tests' / 'fixtures' / 'user_models.py'}:with_specs"
+    export_onnx(load(factory), art)
+    exe = str(robot.parent / "edgekit")
+    for trust in ((), ("--allow-plugin",)):
+        r = _run(exe, "bench", str(art), "--runtime", "torch", *trust)
+        assert r.returncode == 3, r.stderr
+        assert r.stderr.strip().endswith("pip install 'edgekit[compress]'"), r.stderr
+    r = _run(exe, "export", factory, "--out", str(tmp_path / "again"))
+    assert r.returncode == 3 and "user_models.py" in r.stderr, r.stderr
+    assert r.stderr.strip().endswith("pip install 'edgekit[compress]'"), r.stderr

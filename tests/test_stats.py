@@ -299,3 +299,20 @@ def test_eval_output_shows_the_paired_test(capsys, monkeypatch):
     assert "paired on the same 20 seeds: success significantly worse (McNemar p=0.0312" in out
     assert "paired return difference (candidate - teacher) -1.00 [-1.00, -1.00]" in out
     assert "verdict: PASS  success ratio 0.750 (gate >= 0.7)" in out  # the ratio decides
+
+
+def test_a_gate_against_a_teacher_that_never_succeeds_says_why_it_cannot_pass():
+    from edgekit.eval.api import EvalResult
+    from edgekit.eval.config import EvalConfig
+
+    def failing(ref: str) -> PolicyEval:
+        return PolicyEval(ref, [Episode(i, False, -1.0, None, 50, 50) for i in range(4)])
+
+    result = EvalResult(failing("cand"), failing("teacher"), {}, EvalConfig(episodes=4,
+                        min_success_ratio=0.9))  # fmt: skip
+    (gate,) = result.gates
+    assert not result.passed and gate.status == "failed"
+    assert "n/a" not in gate.message
+    assert gate.message.startswith(
+        "success ratio undefined: the teacher succeeded in none of 4 episodes (candidate 0/4)"
+    )

@@ -18,9 +18,9 @@ from edgekit.bench.estimated import EstimateRefused, EstimateReport, estimate_be
 from edgekit.bench.host import isa_notes
 from edgekit.bench.report import budget_warnings, model_info, write_report
 from edgekit.bench.stats import LatencyStats
-from edgekit.errors import BadInputError, EdgekitError
+from edgekit.errors import BackendMissingError, BadInputError, EdgekitError
 from edgekit.gates import Gate, Gated, upper_bound
-from edgekit.loader import OnnxSource, Source, TorchSource, load
+from edgekit.loader import OnnxSource, Source, TorchSource, load, load_origin
 from edgekit.loop import LoopProgram
 from edgekit.loop.timing import time_ticks
 from edgekit.models import build_program
@@ -224,13 +224,20 @@ def _engines(source: Source) -> tuple[dict[str, Path], dict[str, Any]]:
 
 def _torch_twin(source: OnnxSource) -> TorchSource:
     """The PyTorch model an ONNX artifact was exported from, verified by weight hash."""
+    import importlib.util
+
     origin = source.origin
+    if importlib.util.find_spec("torch") is None:
+        raise BackendMissingError(
+            f"{source.ref}: --runtime torch runs the PyTorch model, and torch is not installed "
+            "here: pip install 'edgekit[compress]'"
+        )
     if origin.get("type") != "torch":
         raise BadInputError(
             f"{source.ref}: --runtime torch needs the PyTorch model, but this artifact was made "
             "from an ONNX file; use --runtime ort"
         )
-    twin = load(origin["ref"], weights=origin.get("weights"))
+    twin = load_origin(origin, f"{source.ref}: --runtime torch runs the PyTorch model, which")
     if not isinstance(twin, TorchSource) or twin.sha256 != origin["sha256"]:
         raise BadInputError(
             f"{source.ref}: its PyTorch source {origin['ref']} no longer has the weights it was "

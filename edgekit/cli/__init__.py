@@ -23,7 +23,7 @@ import typer
 
 from edgekit.cli.commands import register
 from edgekit.cli.env import ENV_DEBUG
-from edgekit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EdgekitError, set_debug
+from edgekit.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXTRAS, EdgekitError, set_debug
 
 app = typer.Typer(
     name="edgekit",
@@ -59,12 +59,13 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    from edgekit.plugins import allow_plugins
+    from edgekit.plugins import allow_plugins, forget_factories
     from edgekit.usercode import default_timeout
 
     _state["debug"] = debug
     set_debug(debug)
     allow_plugins(False)  # per command: what one command trusted, the next (in-process) does not
+    forget_factories()
     default_timeout(None)
 
 
@@ -172,12 +173,6 @@ def _usage_line(e: BaseException) -> str:
     ctx = getattr(e, "ctx", None)
     where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
     return text.rstrip(".") + where
-
-
-# optional packages -> the extra that installs them (a command that needs one exits 3)
-EXTRAS = {"torch": "compress", "onnxscript": "compress", "safetensors": "compress",
-          "matplotlib": "plots", "gymnasium": "sim", "mujoco": "sim", "tensorrt": "tensorrt",
-          "diffusers": "user-models", "transformers": "user-models"}  # fmt: skip
 
 
 def _internal(e: BaseException) -> None:

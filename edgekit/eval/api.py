@@ -12,8 +12,9 @@ from edgekit.eval.envs import get_task
 from edgekit.eval.runner import PolicyEval, rollout
 from edgekit.eval.stats import paired_comparison
 from edgekit.gates import Gate, Gated, lower_bound
-from edgekit.loader import Source, load
+from edgekit.loader import Source, is_factory_ref, load, load_origin
 from edgekit.models import get_binding
+from edgekit.plugins import code_trusted
 
 
 @dataclass
@@ -53,9 +54,14 @@ class EvalResult(Gated):
                 f"{cfg.episodes} seeded closed-loop episodes each, onnxruntime, Wilson 95% "
                 f"intervals in the stage report{significance}",
                 name=f"eval: {cfg.env} success ratio to teacher >= {limit:g}",
-                message=f"success ratio {_fmt(self.ratio)} (candidate "
-                f"{self.candidate.success_rate:.2f} vs teacher {teacher:.2f}) < "
-                f"--min-success-ratio {limit:g}" + (f"; {paired['summary']}" if paired else ""),
+                message=(f"success ratio {_fmt(self.ratio)} (candidate "
+                         f"{self.candidate.success_rate:.2f} vs teacher {teacher:.2f}) < "
+                         f"--min-success-ratio {limit:g}" if teacher > 0 else
+                         f"success ratio undefined: the teacher succeeded in none of "
+                         f"{cfg.episodes} episodes (candidate {self.candidate.successes}/"
+                         f"{cfg.episodes}), so there is no success to keep; give a teacher "
+                         "that does the task (--teacher), or more episodes")
+                + (f"; {paired['summary']}" if paired else ""),
             )
         ]  # fmt: skip
 
@@ -83,12 +89,9 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
     task = get_task(env)
     source = load(model) if isinstance(model, str) else model
     _check_kind(source, task)
-    teacher_src = _teacher(source, config.teacher)
+    teacher_src, no_teacher = _teacher(source, config.teacher)
     if min_success_ratio is not None and teacher_src is None:
-        raise BadInputError(
-            f"--min-success-ratio needs a teacher: {source.ref} records no PyTorch source; "
-            "pass --teacher REF"
-        )
+        raise BadInputError(f"--min-success-ratio needs a teacher: {no_teacher}")
     cand = rollout(source, task, episodes, seed, program)
     ref = rollout(teacher_src, task, episodes, seed, program) if teacher_src else None
     result = EvalResult(cand, ref, {}, config)
@@ -117,6 +120,8 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
             "significance": paired["summary"] if paired else None,
         },
     }
+    if teacher_src is None and config.teacher == "auto":
+        result.report["notes"] = [f"no teacher: {no_teacher}"]
     return result
 
 
@@ -132,21 +137,31 @@ def _check_kind(source: Source, task: Any) -> None:
         )
 
 
-def _teacher(source: Source, teacher: str) -> Source | None:
+def _teacher(source: Source, teacher: str) -> tuple[Source | None, str]:
+    """The teacher, or None and why there is none (said in a note, or by the gate's error)."""
     if teacher == "none":
-        return None
+        return None, "--teacher none"
     if teacher != "auto":
-        return load(teacher)
+        return load(teacher), ""
     origin = _torch_origin(getattr(source, "origin", None) or {})
     if origin is None:
-        return None
-    return load(origin["ref"], weights=origin.get("weights"))
+        return None, f"{source.ref} records no PyTorch source; pass --teacher REF"
+    ref = str(origin["ref"])
+    if is_factory_ref(ref) and not code_trusted(ref):
+        return None, (
+            f"{source.ref} was made from the factory {ref} (code an artifact names); pass "
+            f"--teacher {ref}, or --allow-plugin to import it"
+        )
+    try:
+        return load_origin(origin, "the teacher"), ""
+    except BadInputError as e:  # moved, changed, or a pickle the user trusted back then
+        return None, f"its PyTorch source cannot be loaded ({e}); pass --teacher REF"
 
 
 def _torch_origin(info: dict[str, Any]) -> dict[str, Any] | None:
     """The first PyTorch model up an artifact's chain of sources (distill -> quantize...)."""
     while info:
-        if info.get("type") == "torch" and str(info.get("ref", "")).startswith("zoo:"):
+        if info.get("type") == "torch":
             return info
         info = info.get("origin") or info.get("source") or {}
     return None

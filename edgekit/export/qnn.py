@@ -28,7 +28,7 @@ from edgekit import progress
 from edgekit.artifacts import Discard, Manifest, sha256_file, staging_dir, write_manifest
 from edgekit.errors import BadInputError
 from edgekit.gates import Gate, Gated, upper_bound
-from edgekit.loader import OnnxSource, Source, TorchSource, load, source_info
+from edgekit.loader import OnnxSource, Source, TorchSource, load_origin, source_info
 from edgekit.loop import Arrays
 from edgekit.onnxfile import onnx_bytes
 from edgekit.runtimes.htp import EP_NAME, HtpRuntime, htp_provider_options, session, versions
@@ -201,7 +201,7 @@ def _reference(source: OnnxSource) -> tuple[Any, str]:
 
     origin = source.origin or {}
     try:
-        ref = load(origin["ref"], weights=origin.get("weights"))
+        ref = load_origin(origin, "the FP32 reference")
     except Exception:
         return OrtRuntime(source.files, threads=1), "the QDQ model on onnxruntime CPU"
     if isinstance(ref, TorchSource):

@@ -25,6 +25,7 @@ factory that returns a bare module.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgekit import progress
 from edgekit.artifacts import is_artifact, load_artifact
@@ -36,6 +37,8 @@ from edgekit.loader.sources import (
     Source,
     TorchSource,
     UserModel,
+    is_factory_ref,
+    recorded_ref,
     single_call_spec,
     source_info,
     state_sha256,
@@ -53,6 +56,7 @@ __all__ = [
     "UserModel",
     "load",
     "load_factory",
+    "load_origin",
     "load_zoo",
     "parse_zoo_ref",
     "single_call_spec",
@@ -88,7 +92,23 @@ def load(
     with progress.task(f"loading {ref}"):
         source = _load(ref, weights, allow_pickle, inputs, timeout)
     check_networks(source.spec, ref)  # the programs can wire the networks' io together
+    if is_factory_ref(ref):
+        from edgekit.plugins import trust_factory
+
+        trust_factory(str(recorded_ref(ref)))
     return source
+
+
+def load_origin(info: dict[str, Any], what: str) -> Source:
+    """The model an artifact's manifest says it was made from (its ``source``): a zoo model or
+    a model file as :func:`load` loads them; a factory (code) only if the user named it in this
+    process or passed ``--allow-plugin`` (``what`` names the use in the refusal)."""
+    from edgekit.plugins import check_named_code
+
+    ref = str(info.get("ref", ""))
+    if is_factory_ref(ref):
+        check_named_code(ref, what)
+    return load(ref, weights=info.get("weights"))
 
 
 def _load(

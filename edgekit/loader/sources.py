@@ -56,16 +56,35 @@ class OnnxSource:
 Source = TorchSource | OnnxSource
 
 
+def is_factory_ref(ref: str) -> bool:
+    """``FILE.py:fn`` or ``pkg.module:fn``: code (not a zoo name or an existing file)."""
+    return ":" in ref and not ref.startswith("zoo:") and not Path(ref).exists()
+
+
+def recorded_ref(ref: str | None) -> str | None:
+    """``ref`` as a manifest keeps it: file paths (a factory's ``FILE.py`` included) made
+    absolute, so that a later command run from another folder finds the same model."""
+    if ref is None or ref.startswith("zoo:"):
+        return ref
+    if Path(ref).exists():
+        return str(Path(ref).resolve())
+    target, sep, attr = ref.rpartition(":")
+    if sep and target.endswith(".py"):
+        return f"{Path(target).resolve()}:{attr}"
+    return ref
+
+
 def source_info(source: Source) -> dict[str, Any]:
     """What a manifest records of the model a stage started from (reference, hash, weights)."""
     if isinstance(source, TorchSource):
         return {
-            "ref": source.ref,
+            "ref": recorded_ref(source.ref),
             "sha256": source.sha256,
-            "weights": source.weights,
+            "weights": recorded_ref(source.weights),
             "type": "torch",
         }
-    return {"ref": source.ref, "sha256": source.sha256, "type": "onnx", "origin": source.origin}
+    return {"ref": recorded_ref(source.ref), "sha256": source.sha256, "type": "onnx",
+            "origin": source.origin}  # fmt: skip
 
 
 def state_sha256(module: Any) -> str:

@@ -259,6 +259,7 @@ class EvalReport(Envelope):
     teacher: PolicyRun | None
     success_ratio: float | None
     gate: dict[str, Any]
+    notes: list[str] = Field(default_factory=list)  # e.g. why there is no teacher
 
 
 class ExportReport(Envelope):

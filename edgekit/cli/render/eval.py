@@ -53,6 +53,8 @@ def print_eval(result: EvalResult) -> None:
             f"paired return difference (candidate - teacher) {ret['mean_difference']:.2f} "
             f"[{lo:.2f}, {hi:.2f}] (t interval)" + (f", {tests}" if tests else "")
         )
+    for note in rep.get("notes", []):
+        line(f"note: {note}")
     ratio = result.ratio
     gate = rep["gate"]["min_success_ratio"]
     text = "success ratio " + ("n/a" if ratio is None else f"{ratio:.3f}")
