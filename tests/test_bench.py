@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,15 @@ def test_stage_breakdown_counts_every_call(cli, bench_json, tmp_path):
     # the scheduler draws the initial noise, then updates once per denoising step
     assert stages["scheduler"]["kind"] == "host" and stages["scheduler"]["calls"] == 1 + 5
     assert sum(s["share"] for s in rep["stages"]) == pytest.approx(1.0)
+
+
+def test_call_counts_of_a_chunked_tick_are_per_planning_tick(bench_json):
+    """Networks and host stages alike: what one planning tick does, whichever tick came last
+    (a chunk of 4 executed: tick 1 plans, tick 2 pops the queue)."""
+    policy = f"{Path(__file__).parent / 'fixtures' / 'declared.py'}:policy"
+    counts = []
+    for ticks in ("1", "2"):
+        rep = bench_json(policy, "--ticks", ticks)
+        counts.append({s["name"]: s["calls"] for s in rep["stages"]})
+    assert counts[0] == counts[1]
+    assert counts[1]["denoiser"] == 4 and counts[1]["scheduler"] >= 4  # one step per call

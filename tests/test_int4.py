@@ -404,3 +404,12 @@ def test_root_logger_left_alone(models, tmp_path):
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     assert done.stdout.split() == [str(logging.WARNING), "0"]
     assert done.stderr == ""
+
+
+def test_the_cli_says_int4_is_weight_only(cli, humanoid_artifact, tmp_path):
+    r = cli("quantize", humanoid_artifact, "--precision", "int4", "--calib", "synthetic",
+            "--latency-ticks", "0", "--out", tmp_path / "q")  # fmt: skip
+    assert r.code == 0, r.err
+    first = r.out.splitlines()[0]
+    assert "None" not in first and "no activation calibration" in first, first
+    assert "per block of 32" in first and "held-out ticks of synthetic" in first

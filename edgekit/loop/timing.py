@@ -22,7 +22,7 @@ from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 class TickSamples:
     tick_ns: np.ndarray  # (n,)
     stage_ns: dict[str, np.ndarray]  # stage -> (n,)
-    calls: dict[str, int]  # stage (network or host step) -> entries in the last tick
+    calls: dict[str, int]  # stage (network or host step) -> entries in a planning tick
     planned: np.ndarray  # (n,) bool: the tick called a network (not only an action queue)
     warmup_ns: np.ndarray = field(
         default_factory=lambda: np.empty(0, np.int64)
@@ -93,14 +93,17 @@ def time_ticks(
     tick_ns = np.empty(ticks, dtype=np.int64)
     planned = np.zeros(ticks, dtype=bool)
     stage_ns: dict[str, np.ndarray] = {}
+    calls: dict[str, int] = {}  # of the last tick that ran the networks (a planning tick)
     with progress.timed(f"timing {ticks} ticks"):
         for i in range(ticks):
             obs = observations[i % pool]
             ctx.clear()
             _, tick_ns[i] = timed_tick(program, ctx, obs)
             planned[i] = bool(ctx.calls)
+            if planned[i] or not calls:
+                calls = {**ctx.host_calls, **ctx.calls}
             for stage, ns in ctx.stage_ns.items():
                 if stage not in stage_ns:
                     stage_ns[stage] = np.zeros(ticks, dtype=np.int64)
                 stage_ns[stage][i] = ns
-    return TickSamples(tick_ns, stage_ns, {**ctx.host_calls, **ctx.calls}, planned, warmup_ns)
+    return TickSamples(tick_ns, stage_ns, calls, planned, warmup_ns)

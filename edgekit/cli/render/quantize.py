@@ -13,12 +13,16 @@ if TYPE_CHECKING:
 def print_quantize(r: QuantizeResult) -> None:
     rep = r.report
     size = rep["size_bytes"]
-    line(
-        f"{rep['precision']} for {rep['target']}: scheme {rep['scheme']}, calibration "
-        f"{rep['method']} on {rep['calibration']['calibration_samples']} samples of "
-        f"{rep['calibration']['source']}, fidelity on {rep['calibration']['holdout_samples']} "
-        "held-out ticks"
-    )
+    cal = rep["calibration"]
+    if rep["method"] is None:  # weight-only (INT4): nothing is calibrated on activations
+        detail = rep.get("scheme_detail") or {}
+        how = (f"weights rounded to nearest per block of {detail.get('block_size', '?')}, no "
+               f"activation calibration; fidelity on {cal['holdout_samples']} held-out ticks of "
+               f"{cal['source']}")  # fmt: skip
+    else:
+        how = (f"calibration {rep['method']} on {cal['calibration_samples']} samples of "
+               f"{cal['source']}, fidelity on {cal['holdout_samples']} held-out ticks")  # fmt: skip
+    line(f"{rep['precision']} for {rep['target']}: scheme {rep['scheme']}, {how}")
     line(
         f"size: {size['fp32'] / 1e6:.2f} MB FP32 -> {size['quantized'] / 1e6:.2f} MB "
         f"({size['ratio'] * 100:.0f}%)"
