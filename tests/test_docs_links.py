@@ -120,3 +120,14 @@ def test_checker_catches_what_it_should(tmp_path: Path) -> None:
     assert _anchors(tmp_path / "b.md") == {"exit-codes", "two-words"}
     assert _slug("`edgekit bench`: the whole tick") == "edgekit-bench-the-whole-tick"
     assert _slug("4. When torch.export fails") == "4-when-torchexport-fails"
+
+
+def test_every_key_of_the_denoise_block_is_documented():
+    from edgekit.loop.blocks.calls import Denoise
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "your-own-policy.md").read_text()
+    table = text.split("The `denoise` block's keys:")[1].split("\n\n")[1]
+    rows = {line.split("|")[1] for line in table.splitlines()[2:]}
+    missing = [k for k in Denoise.model_fields if k != "block" and not any(f"`{k}`" in r
+               for r in rows)]  # fmt: skip
+    assert not missing, f"undocumented denoise keys: {missing}"
