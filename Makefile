@@ -13,20 +13,21 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel, never an unpinned resolve that pulls CUDA.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[compress,plots,dev,qnn,sim,user-models,openvino]'
 	# the tensorrt extra's CUDA bindings (its GPU detection is tested); tensorrt cannot install
 	$(BIN)/pip install -q -c constraints.txt cuda-bindings
 	touch $@
 
 install: $(BIN)/.installed
 
-# The robot side as a robot installs it: the base package (+ the simulator eval needs), no torch.
+# The robot side as a robot installs it: the base package (+ the simulator eval needs, and
+# OpenVINO for x86/ARM CPUs), no torch.
 # tests/test_robot_venv.py runs bench, eval and edgekit.Policy in it on artifacts the full
 # environment exported.
 $(ROBOT)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(ROBOT)
 	$(ROBOT)/bin/pip install -q --upgrade pip
-	$(ROBOT)/bin/pip install -q -c constraints.txt -e '.[sim]'
+	$(ROBOT)/bin/pip install -q -c constraints.txt -e '.[sim,openvino]'
 	@! $(ROBOT)/bin/python -c "import torch" 2>/dev/null || { echo "torch in $(ROBOT)"; exit 1; }
 	touch $@
 

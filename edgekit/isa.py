@@ -40,8 +40,8 @@ class CpuIsa:
     Attributes:
         name: ``x86-vnni``, ``x86-avx2``, ``arm64`` or ``other``.
         arch: ``x86_64``, ``arm64`` or the machine string.
-        features: the INT8-relevant features found (avx2, avx512_vnni, avx_vnni, amx_int8,
-            asimddp, i8mm).
+        features: the INT8- and BF16-relevant features found (avx2, avx512_vnni, avx_vnni,
+            amx_int8, avx512_bf16, amx_bf16, asimddp, i8mm).
         model: the CPU's model name where the OS tells it.
     """
 
@@ -49,6 +49,11 @@ class CpuIsa:
     arch: str
     features: tuple[str, ...]
     model: str
+
+    @property
+    def has_bf16(self) -> bool:
+        """bf16 arithmetic in hardware (AVX-512 BF16 or AMX), which OpenVINO's bf16 uses."""
+        return "avx512_bf16" in self.features or "amx_bf16" in self.features
 
     @property
     def saturates_u8s8(self) -> bool:
@@ -100,6 +105,10 @@ def classify(arch: str, cpuid: dict[str, bool], flags: set[str], model: str = ""
         # agree with CPUID on AVX-512 VNNI (an emulator shows the host's /proc/cpuinfo).
         if ("avx512_vnni" in flags) == bool(cpuid.get("AVX512VNNI")):
             found += [f for f in ("avx_vnni", "amx_int8") if f in flags]
+        if cpuid.get("AVX512BF16"):
+            found.append("avx512_bf16")
+        if "amx_bf16" in flags and ("avx512_vnni" in flags) == bool(cpuid.get("AVX512VNNI")):
+            found.append("amx_bf16")
         vnni = any(f in found for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
         name = X86_VNNI if vnni else X86_AVX2 if "avx2" in found else OTHER
         return CpuIsa(name, arch, tuple(found), model)

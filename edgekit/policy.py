@@ -30,7 +30,7 @@ from edgekit.loop import Arrays, LoopProgram, Runtime, TickContext
 from edgekit.loop.timing import timed_tick
 from edgekit.validate import int_ranges, observation_bounds
 
-RUNTIMES = ("ort", "tensorrt", "qnn")
+RUNTIMES = ("ort", "openvino", "tensorrt", "qnn")
 KEEP = 10_000  # tick times kept for the statistics (the latest)
 
 
@@ -69,12 +69,14 @@ class Policy:
         program: str | None = None,
         on_miss: Callable[[float, float], None] | None = None,
         check_finite: bool = True,
+        precision: str = "f32",
     ) -> Policy:
         """Load an exported artifact (or ONNX file / model card) to run on ``runtime``.
 
         ``check_finite=False`` lets NaN/Inf in float observations through to the networks (by
         default :meth:`act` refuses them, naming the observation: a NaN from a sensor would
-        otherwise come back as NaN actions)."""
+        otherwise come back as NaN actions). ``precision``: OpenVINO's inference precision
+        (``runtime="openvino"``), ``f32`` or ``bf16`` where the CPU has it."""
         from edgekit.bench.api import resolve_program
         from edgekit.targets import get_target
 
@@ -96,7 +98,7 @@ class Policy:
         budget = budget_ms if budget_ms is not None else tgt.budget_ms(hz)
         if not budget > 0:
             raise BadInputError(f"budget_ms must be > 0 (got {budget})")
-        rt = _runtime(source, runtime, tgt.name, threads)
+        rt = _runtime(source, runtime, tgt.name, threads, precision)
         return cls(str(artifact), prog, rt, hz, budget, on_miss,
                    observation_bounds(source, prog), check_finite)  # fmt: skip
 
@@ -153,13 +155,19 @@ class Policy:
         }
 
 
-def _runtime(source: OnnxSource, runtime: str, target: str, threads: int | None) -> Runtime:
+def _runtime(
+    source: OnnxSource, runtime: str, target: str, threads: int | None, precision: str
+) -> Runtime:
     from edgekit.runtimes import default_threads
 
     if runtime == "ort":
         from edgekit.runtimes import OrtRuntime
 
         return OrtRuntime(source.files, threads=threads or default_threads())
+    if runtime == "openvino":
+        from edgekit.runtimes.openvino import OpenVinoRuntime
+
+        return OpenVinoRuntime(source.files, threads or default_threads(), precision)
     if runtime == "tensorrt":
         from edgekit.bench.api import _engines
         from edgekit.runtimes import TrtRuntime

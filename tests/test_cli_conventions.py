@@ -126,7 +126,7 @@ def test_shell_completion(cli, monkeypatch):
     monkeypatch.setenv("COMP_WORDS", "edgekit bench m --runtime ")
     monkeypatch.setenv("COMP_CWORD", "4")
     r = cli()
-    assert r.code == 0 and r.out.split() == ["ort", "torch", "tensorrt"]
+    assert r.code == 0 and r.out.split() == ["ort", "openvino", "torch", "tensorrt"]
     monkeypatch.setenv("COMP_WORDS", "edgekit qu")
     monkeypatch.setenv("COMP_CWORD", "1")
     assert cli().out.split() == ["quantize"]
@@ -239,7 +239,14 @@ def _joined(text: str) -> str:
 @pytest.mark.parametrize(
     ("command", "choices"),
     [
-        ("bench", ["[ort|torch|tensorrt]", "[p50|p90|p99|max|mean]", "[fp32|fp16|int8|int16]"]),
+        (
+            "bench",
+            [
+                "[ort|openvino|torch|tensorrt]",
+                "[p50|p90|p99|max|mean]",
+                "[fp32|bf16|fp16|int8|int16]",
+            ],
+        ),
         ("quantize", ["[int8|int4|mixed]", "[minmax|percentile|entropy]", "[32|64|128]"]),
         ("export", ["[onnx|qnn|tensorrt]", "[fp16|int8|fp32]"]),
         ("eval", ["[reacher]"]),

@@ -135,3 +135,20 @@ def test_user_code_that_needs_torch_there_names_the_extra(robot, tmp_path):
     r = _run(exe, "export", factory, "--out", str(tmp_path / "again"))
     assert r.returncode == 3 and "user_models.py" in r.stderr, r.stderr
     assert r.stderr.strip().endswith("pip install 'edgekit[compress]'"), r.stderr
+
+
+def test_openvino_benches_and_acts_there(robot, humanoid_artifact, tmp_path):
+    """The openvino extra on the robot: bench and edgekit.Policy on OpenVINO, still no torch."""
+    out = tmp_path / "bench.json"
+    args = ("--runtime", "openvino", "--ticks", "5", "--warmup", "0", "--budget-ms", "60000")
+    r = _run(robot.parent / "edgekit", "bench", str(humanoid_artifact), *args, "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.read_text())
+    assert (
+        rep["runtime"]["runtime"] == "openvino" and rep["runtime"]["inference_precision"] == "f32"
+    )
+    script = POLICY.replace("budget_ms=60000)", "budget_ms=60000, runtime='openvino')")
+    r = _run(robot, "-c", script, str(humanoid_artifact))
+    assert r.returncode == 0, r.stderr
+    there = json.loads(r.stdout.strip().splitlines()[-1])
+    assert there["torch"] is False and there["runtime"] == "openvino" and there["ticks"] == 5

@@ -175,7 +175,13 @@ def _blame_overrides(overrides: dict[str, Any] | None) -> Iterator[None]:
 
 
 def _runtime(
-    source: Source, runtime: str, threads: int, spinning: bool, notes: list[str], workdir: Path
+    source: Source,
+    runtime: str,
+    threads: int,
+    spinning: bool,
+    notes: list[str],
+    workdir: Path,
+    ov_precision: str = "f32",
 ) -> Any:
     if runtime == "ort":
         from edgekit.export.onnx import ensure_onnx
@@ -184,6 +190,16 @@ def _runtime(
             notes.append("exported to ONNX on the fly (parity checked) for this run")
         files = ensure_onnx(source, workdir / "onnx")
         return OrtRuntime(files, threads=threads, spinning=spinning)
+    if runtime == "openvino":
+        from edgekit.export.onnx import ensure_onnx
+        from edgekit.runtimes.openvino import OpenVinoRuntime
+
+        if isinstance(source, TorchSource):
+            notes.append("exported to ONNX on the fly (parity checked) for this run")
+        rt = OpenVinoRuntime(ensure_onnx(source, workdir / "onnx"), threads, ov_precision)
+        notes.append(f"OpenVINO CPU plugin, inference precision {ov_precision} (set, not left "
+                     "to the plugin)")  # fmt: skip
+        return rt
     if runtime == "tensorrt":
         from edgekit.runtimes import TrtRuntime
 
@@ -195,7 +211,22 @@ def _runtime(
             source = _torch_twin(source)
             notes.append(f"torch runtime rebuilt the PyTorch source {source.ref}")
         return TorchRuntime(source.networks, source.spec, threads)
-    raise BadInputError(f"--runtime {runtime!r}: expected ort, torch or tensorrt")
+    raise BadInputError(f"--runtime {runtime!r}: expected ort, openvino, torch or tensorrt")
+
+
+def _check_precision(measured: bool, runtime: str, precision: str | None) -> None:
+    """``--precision``: what an estimate assumes, or OpenVINO's inference precision."""
+    if precision is None:
+        return
+    if measured and runtime != "openvino":
+        raise BadInputError(
+            "--precision on a measured target sets OpenVINO's inference precision (--runtime "
+            "openvino); other runtimes run the artifact as it is"
+        )
+    if measured and precision not in ("fp32", "bf16"):
+        raise BadInputError(f"--precision {precision}: OpenVINO runs fp32 or bf16 here")
+    if not measured and precision == "bf16":
+        raise BadInputError("--precision bf16: estimates take fp32, fp16, int8 or int16")
 
 
 def _engines(source: Source) -> tuple[dict[str, Path], dict[str, Any]]:
@@ -264,8 +295,7 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
         raise EstimateRefused(
             f"--require-measured: {why_not_measurable(tgt)}; refusing to ship on an estimate"
         )
-    if tgt.measurable_here and precision is not None:
-        raise BadInputError("--precision only applies to estimates; this target is measured")
+    _check_precision(tgt.measurable_here or on_device, runtime, precision)
     threads = cfg.threads or default_threads()
     spinning, program = cfg.spinning, cfg.program
     source = load(model) if isinstance(model, str) else model
@@ -281,7 +311,8 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as work:
         with progress.task(f"loading the model on {runtime}"):
-            rt = _runtime(source, runtime, threads, spinning, notes, Path(work))
+            ov = "bf16" if precision == "bf16" else "f32"
+            rt = _runtime(source, runtime, threads, spinning, notes, Path(work), ov)
         if runtime == "ort":
             notes += isa_notes(source, tgt)
         with _blame_overrides(loop_params):

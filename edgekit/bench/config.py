@@ -18,7 +18,8 @@ class BenchConfig(VerbConfig):
     Attributes:
         target: the target profile (measured on this host when it is this machine, otherwise a
             labelled roofline estimate).
-        runtime: ort (onnxruntime, default), torch, or tensorrt (on a Jetson).
+        runtime: ort (onnxruntime, default), openvino (OpenVINO's CPU plugin), torch, or
+            tensorrt (on a Jetson).
         ticks, warmup: timed and untimed whole ticks.
         threads: intra-op threads (default: the usable CPUs); spinning: let onnxruntime threads
             spin-wait.
@@ -28,14 +29,15 @@ class BenchConfig(VerbConfig):
         program, loop: another loop program of the model, and parameter overrides
             (``{"num_inference_steps": 4}``).
         require_measured: a target that can only be estimated fails instead.
-        precision: estimates only: fp32, fp16, int8 or int16 (default: the target's usual).
+        precision: estimates: fp32, fp16, int8 or int16 (default: the target's usual);
+            measured with the openvino runtime: its inference precision, fp32 or bf16.
         seed: the tick's noise.
     In a recipe the target, hz and budget come from its ``targets:`` mapping.
     """
 
     stage: Literal["bench"] = "bench"
     target: str = "cpu"
-    runtime: Literal["ort", "torch", "tensorrt"] = "ort"
+    runtime: Literal["ort", "openvino", "torch", "tensorrt"] = "ort"
     ticks: int = Field(default=200, ge=1, le=MAX_TICKS)
     warmup: int = Field(default=20, ge=0, le=MAX_TICKS)
     threads: int | None = Field(default=None, ge=1)
@@ -46,5 +48,5 @@ class BenchConfig(VerbConfig):
     program: str | None = None
     loop: dict[str, Any] = Field(default_factory=dict)
     require_measured: bool = False
-    precision: Literal["fp32", "fp16", "int8", "int16"] | None = None
+    precision: Literal["fp32", "bf16", "fp16", "int8", "int16"] | None = None
     seed: int = 0

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 # the choices of each option (the config classes' Literal types hold the same)
 TARGET_NAMES = tuple(TARGETS.names())
-BENCH_RUNTIMES = ("ort", "torch", "tensorrt")
+BENCH_RUNTIMES = ("ort", "openvino", "torch", "tensorrt")
 GATES = ("p50", "p90", "p99", "max", "mean")
-BENCH_PRECISIONS = ("fp32", "fp16", "int8", "int16")
+BENCH_PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int16")
 QUANTIZE_PRECISIONS = ("int8", "int4", "mixed")
 METHODS = ("minmax", "percentile", "entropy")
 BLOCK_SIZES = (32, 64, 128)

@@ -92,7 +92,7 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
     teacher_src, no_teacher = _teacher(source, config.teacher)
     if min_success_ratio is not None and teacher_src is None:
         raise BadInputError(f"--min-success-ratio needs a teacher: {no_teacher}")
-    cand = rollout(source, task, episodes, seed, program)
+    cand = rollout(source, task, episodes, seed, program, runtime=config.runtime)
     ref = rollout(teacher_src, task, episodes, seed, program) if teacher_src else None
     result = EvalResult(cand, ref, {}, config)
     paired = result.paired
@@ -108,7 +108,10 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
         },
         "episodes": episodes,
         "seed": seed,
-        "runtime": "onnxruntime CPU sessions of the model's ONNX networks, its loop program",
+        "runtime": (
+            "OpenVINO CPU plugin (f32)" if config.runtime == "openvino" else "onnxruntime CPU"
+        )
+        + " sessions of the model's networks, its loop program; the teacher on onnxruntime",
         "candidate": cand.to_dict(),
         "teacher": ref.to_dict() if ref else None,
         "success_ratio": result.ratio,

@@ -21,6 +21,8 @@ class EvalConfig(VerbConfig):
         min_success_ratio: gate: the candidate's success rate must be at least this fraction
             of the teacher's (exit 1 in the CLI).
         program: another loop program of the model.
+        runtime: what runs the candidate's networks: ``ort`` (onnxruntime) or ``openvino``
+            (OpenVINO's CPU plugin, f32); the teacher always runs on onnxruntime in FP32.
     """
 
     stage: Literal["eval"] = "eval"
@@ -30,3 +32,4 @@ class EvalConfig(VerbConfig):
     teacher: str = "auto"
     min_success_ratio: float | None = Field(default=None, gt=0, le=1.5)
     program: str | None = None
+    runtime: Literal["ort", "openvino"] = "ort"

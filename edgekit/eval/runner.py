@@ -95,8 +95,10 @@ def rollout(
     seed: int,
     program: str | None = None,
     threads: int | None = None,
+    runtime: str = "ort",
 ) -> PolicyEval:
-    """Run ``episodes`` seeded episodes of ``source`` on ``task`` through onnxruntime."""
+    """Run ``episodes`` seeded episodes of ``source`` on ``task`` through onnxruntime (or
+    ``runtime="openvino"``: OpenVINO's CPU plugin in f32)."""
     from edgekit.bench.api import resolve_program
     from edgekit.loop import TickContext
     from edgekit.loop.timing import timed_tick
@@ -107,7 +109,12 @@ def rollout(
         from edgekit.export.onnx import ensure_onnx
 
         files = ensure_onnx(source, Path(work) / "fp32")
-        rt = OrtRuntime(files, threads=threads or default_threads())
+        if runtime == "openvino":
+            from edgekit.runtimes.openvino import OpenVinoRuntime
+
+            rt: Any = OpenVinoRuntime(files, threads or default_threads())
+        else:
+            rt = OrtRuntime(files, threads=threads or default_threads())
         prog, _ = resolve_program(source, program, {})
         env = task.make(render=binding.renders(prog.params))
         command = binding.command_for(prog.params)

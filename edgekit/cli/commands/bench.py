@@ -30,7 +30,8 @@ def bench(
         choice_option(
             "--runtime",
             options.BENCH_RUNTIMES,
-            "What runs the networks: onnxruntime, eager PyTorch, or TensorRT (on a Jetson).",
+            "What runs the networks: onnxruntime, OpenVINO (x86/ARM CPUs), eager PyTorch, or "
+            "TensorRT (on a Jetson).",
         ),
     ] = "ort",
     ticks: Annotated[int, typer.Option("--ticks", help="Timed ticks.")] = 200,
@@ -73,7 +74,8 @@ def bench(
         choice_option(
             "--precision",
             options.BENCH_PRECISIONS,
-            "Estimates only: the precision to estimate. Default: the target's usual.",
+            "Estimates: the precision to estimate (default: the target's usual). Measured with "
+            "--runtime openvino: its inference precision, fp32 (default) or bf16.",
         ),
     ] = None,
     json_out: JsonReportOpt = None,

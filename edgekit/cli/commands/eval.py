@@ -44,6 +44,10 @@ def eval_cmd(
         str | None,
         typer.Option("--program", metavar="NAME", help="Another loop program of the model."),
     ] = None,
+    runtime: Annotated[
+        str,
+        choice_option("--runtime", ("ort", "openvino"), "What runs the candidate's networks."),
+    ] = "ort",
     json_out: JsonReportOpt = None,
     quiet: QuietOpt = False,
     weights: WeightsOpt = None,
@@ -69,6 +73,7 @@ def eval_cmd(
         teacher=teacher,
         min_success_ratio=min_success_ratio,
         program=program,
+        runtime=runtime,
     )
     get_task(env)  # unknown task: fail before loading anything
     check_json(json_out)

@@ -1,0 +1,141 @@
+"""The OpenVINO runtime: the same tick as onnxruntime, precision always explicit, bf16 only where
+the CPU computes it, and the same commands (bench, eval, edgekit.Policy) on it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgekit.errors import BadInputError
+from edgekit.isa import CpuIsa, classify, host_isa
+from edgekit.loader import load
+from edgekit.loop import TickContext
+from edgekit.models import build_program
+from edgekit.runtimes import OrtRuntime
+from tests.conftest import ROOT
+
+pytest.importorskip("openvino")
+
+from edgekit.runtimes.openvino import OpenVinoRuntime
+
+QUICK = ("--ticks", "3", "--warmup", "0", "--budget-ms", "60000")
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    """Three shapes of tick: a history MLP, an encoder + 16-step denoiser, token inputs."""
+    from edgekit.export import export_onnx
+
+    root = tmp_path_factory.mktemp("ov")
+    return {k: export_onnx(load(f"zoo:{k}:tiny"), root / k).out
+            for k in ("humanoid", "diffusion-policy", "vla")}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["humanoid", "diffusion-policy", "vla"])
+def test_openvino_runs_the_tick_onnxruntime_runs(artifacts, kind):
+    src = load(str(artifacts[kind]))
+    ort_rt, ov_rt = OrtRuntime(src.files, threads=1), OpenVinoRuntime(src.files, threads=1)
+    a, b = build_program(src.spec.program), build_program(src.spec.program)
+    rng = np.random.default_rng(0)
+    a.reset(3)
+    b.reset(3)
+    for _ in range(4):  # state, history and chunk queues carried alike
+        obs = a.sample_observation(rng)
+        want, got = a.tick(TickContext(ort_rt), obs), b.tick(TickContext(ov_rt), obs)
+        assert want.keys() == got.keys()
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=2e-4, atol=2e-4, err_msg=k)
+    settings = ov_rt.settings()
+    assert settings["inference_precision"] == "f32"
+    # what the plugin compiled, read back: never a silent bf16 on a CPU that has it
+    assert set(settings["compiled_precision"].values()) == {"f32"}, settings
+
+
+def test_bench_on_openvino_reports_its_settings(cli, artifacts, tmp_path):
+    rep = tmp_path / "b.json"
+    r = cli("bench", artifacts["diffusion-policy"], "--runtime", "openvino", *QUICK,
+            "--json", rep)  # fmt: skip
+    assert r.code == 0, r.err
+    report = json.loads(rep.read_text())
+    assert report["runtime"]["runtime"] == "openvino"
+    assert report["runtime"]["inference_precision"] == "f32"
+    assert any("inference precision f32" in n for n in report["notes"])
+
+
+def _no_bf16() -> CpuIsa:
+    return classify("x86_64", {"AVX2": True}, {"avx2"}, "an AVX2-only CPU")
+
+
+def test_bf16_is_refused_where_the_cpu_has_no_bf16(cli, artifacts, monkeypatch):
+    import edgekit.runtimes.openvino as ov_module
+
+    monkeypatch.setattr(ov_module, "host_isa", _no_bf16, raising=False)
+    monkeypatch.setattr("edgekit.isa.host_isa", _no_bf16)
+    r = cli("bench", artifacts["humanoid"], "--runtime", "openvino", "--precision", "bf16", *QUICK)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "--precision bf16" in r.err and "neither AVX-512 BF16 nor AMX" in r.err, r.err
+    with pytest.raises(BadInputError, match="bf16"):
+        OpenVinoRuntime(load(str(artifacts["humanoid"])).files, 1, "bf16")
+
+
+def test_bf16_runs_where_the_cpu_has_it(cli, artifacts, tmp_path):
+    if not host_isa().has_bf16:
+        pytest.skip(f"this CPU has no bf16 ({', '.join(host_isa().features)}); refusal tested")
+    rep = tmp_path / "b.json"
+    r = cli("bench", artifacts["humanoid"], "--runtime", "openvino", "--precision", "bf16",
+            *QUICK, "--json", rep)  # fmt: skip
+    assert r.code == 0, r.err
+    settings = json.loads(rep.read_text())["runtime"]
+    assert settings["inference_precision"] == "bf16"
+    assert set(settings["compiled_precision"].values()) == {"bf16"}, settings
+
+
+def test_bf16_detection_under_an_avx2_cpu():
+    """What an AVX2-only host reports (QEMU's Haswell has no AVX-512, so no BF16)."""
+    if host_isa().arch != "x86_64" or not shutil.which("qemu-x86_64"):
+        pytest.skip("needs an x86 host with qemu-user (make test installs it)")
+    r = subprocess.run(
+        ["qemu-x86_64", "-cpu", "Haswell", sys.executable, "-c",
+         "from edgekit.isa import host_isa; i = host_isa(); print(i.name, i.has_bf16)"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert r.stdout.split() == ["x86-avx2", "False"], r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--runtime", "ort", "--precision", "bf16"), "sets OpenVINO's inference precision"),
+        (("--runtime", "openvino", "--precision", "int8"), "OpenVINO runs fp32 or bf16"),
+        (("--target", "jetson-orin-nx", "--precision", "bf16"), "estimates take fp32"),
+    ],
+)
+def test_precision_misuse_is_one_line(cli, artifacts, args, needle):
+    r = cli("bench", artifacts["humanoid"], *args, *QUICK)
+    assert r.code == 2 and needle in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_policy_and_eval_on_openvino(cli, artifacts, tmp_path):
+    import edgekit
+
+    policy = edgekit.Policy.load(artifacts["vla"], runtime="openvino", budget_ms=60000)
+    twin = edgekit.Policy.load(artifacts["vla"], runtime="ort", budget_ms=60000)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        obs = policy.program.sample_observation(rng)
+        got, want = policy.act(obs), twin.act(obs)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=2e-4, atol=2e-4)
+    assert policy.report()["runtime"] == "openvino"
+    pytest.importorskip("gymnasium")
+    rep = tmp_path / "e.json"
+    r = cli("eval", "zoo:humanoid:reacher", "--runtime", "openvino", "-n", "1", "--teacher",
+            "none", "--json", rep)  # fmt: skip
+    assert r.code == 0, r.err
+    assert json.loads(rep.read_text())["runtime"].startswith("OpenVINO CPU plugin (f32)")
