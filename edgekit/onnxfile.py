@@ -40,10 +40,13 @@ def _external_tensors(model: Any) -> Iterator[Any]:
 
 def onnx_bytes(path: Path) -> int:
     """Size on disk of an ONNX model: the file plus each external-data file its tensors
-    reference (counted once, however many tensors share it; only files inside its folder)."""
+    reference (counted once, however many tensors share it; only files inside its folder); of
+    an OpenVINO IR ``.xml``: it and its ``.bin``."""
     import onnx
 
     path = Path(path)
+    if path.suffix == ".xml":  # OpenVINO IR: the graph and its weights file
+        return path.stat().st_size + path.with_suffix(".bin").stat().st_size
     model = onnx.load(str(path), load_external_data=False)
     base = path.parent.resolve()
     files = set()

@@ -139,3 +139,59 @@ def test_policy_and_eval_on_openvino(cli, artifacts, tmp_path):
             "none", "--json", rep)  # fmt: skip
     assert r.code == 0, r.err
     assert json.loads(rep.read_text())["runtime"].startswith("OpenVINO CPU plugin (f32)")
+
+
+@pytest.fixture(scope="module")
+def ov_int8(artifacts, tmp_path_factory):
+    """The zoo VLA quantized with NNCF for OpenVINO (its shipped calibration set)."""
+    pytest.importorskip("nncf")
+    from edgekit.quantize import Int8Config, quantize
+
+    out = tmp_path_factory.mktemp("ovq") / "vla-int8"
+    config = Int8Config(runtime="openvino", latency_ticks=0)
+    res = quantize(load(str(artifacts["vla"])), out, config, str(ROOT / "calib_data" /
+                   "vla-tiny.npz"))  # fmt: skip
+    assert res.written
+    return out, res
+
+
+def test_nncf_int8_for_openvino_is_an_ir_artifact_measured_on_the_tick(ov_int8, cli, tmp_path):
+    out, res = ov_int8
+    manifest = json.loads((out / "edgekit.json").read_text())
+    assert manifest["format"] == "openvino"
+    assert {e["file"] for e in manifest["files"].values()} == {"policy.xml", "policy.bin"}
+    rep = res.report
+    assert rep["scheme"].startswith("openvino-nncf-int8") and rep["scheme_detail"]["tool"]
+    assert rep["scheme_detail"]["overflow_fix"].startswith(
+        "enable" if host_isa().saturates_u8s8 else "disable"
+    )
+    assert rep["extra"]["choices"][0]["choice"] == "NNCF defaults"  # every choice reported
+    worst = max(r["rel_l2"] for r in rep["fidelity"]["rows"] if r["rel_l2"] is not None)
+    assert 0 < worst < 0.15, worst  # INT8, measured on the whole tick against FP32
+    assert "i8" in (out / "policy.xml").read_text()  # INT8 weights on disk
+    # it runs where it is made for, and says so where it is not
+    r = cli("bench", out, "--runtime", "openvino", *QUICK)
+    assert r.code == 0, r.err
+    r = cli("bench", out, *QUICK)
+    assert (
+        r.code == 2 and "OpenVINO IR, not ONNX: run this artifact with --runtime openvino" in r.err
+    )
+    import edgekit
+
+    policy = edgekit.Policy.load(out, runtime="openvino", budget_ms=60000)
+    act = policy.act(policy.program.sample_observation(np.random.default_rng(0)))
+    assert all(np.isfinite(v).all() for v in act.values())
+    # its weights are hashed like any artifact file
+    tampered = tmp_path / "t"
+    shutil.copytree(out, tampered)
+    with open(tampered / "policy.bin", "ab") as f:
+        f.write(b"\0")
+    r = cli("bench", tampered, "--runtime", "openvino", *QUICK)
+    assert r.code == 2 and "files.policy.bin.sha256" in r.err, r.err
+
+
+def test_openvino_int8_is_for_cpu_targets(cli, artifacts, tmp_path):
+    r = cli("quantize", artifacts["humanoid"], "--runtime", "openvino", "--target",
+            "jetson-orin-nx", "--calib", "synthetic", "--out", tmp_path / "q")  # fmt: skip
+    assert r.code == 2 and "OpenVINO is for CPU targets" in r.err, r.err
+    assert not (tmp_path / "q").exists()

@@ -138,7 +138,20 @@ def test_user_code_that_needs_torch_there_names_the_extra(robot, tmp_path):
 
 
 def test_openvino_benches_and_acts_there(robot, humanoid_artifact, tmp_path):
-    """The openvino extra on the robot: bench and edgekit.Policy on OpenVINO, still no torch."""
+    """The openvino extra on the robot: bench and edgekit.Policy on OpenVINO, still no torch,
+    on an FP32 artifact and on an NNCF INT8 one (OpenVINO IR) made in the full environment."""
+    pytest.importorskip("nncf")
+    from edgekit.loader import load
+    from edgekit.quantize import Int8Config, quantize
+
+    int8 = tmp_path / "int8"
+    config = Int8Config(runtime="openvino", latency_ticks=0)
+    assert quantize(load(str(humanoid_artifact)), int8, config, "synthetic").written
+    for art in (humanoid_artifact, int8):
+        _bench_and_act_on_openvino(robot, art, tmp_path)
+
+
+def _bench_and_act_on_openvino(robot: Path, humanoid_artifact: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ("--runtime", "openvino", "--ticks", "5", "--warmup", "0", "--budget-ms", "60000")
     r = _run(robot.parent / "edgekit", "bench", str(humanoid_artifact), *args, "--json", str(out))

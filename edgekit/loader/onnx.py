@@ -33,9 +33,11 @@ def from_artifact(art: Artifact) -> OnnxSource:
         digest = hashlib.sha256("".join(e["sha256"] for e in qdq.values()).encode())
         origin = {**art.manifest.source, "qnn_contexts": {n: str(art.file(n)) for n in qdq}}
         return OnnxSource(str(art.path), art.manifest.spec, files, digest.hexdigest(), origin)
-    if art.manifest.format not in ("onnx", "tensorrt"):  # tensorrt: TensorRT-ready ONNX files
+    if art.manifest.format not in ("onnx", "tensorrt", "openvino"):  # tensorrt: ONNX files
         raise ModelLoadError(f"{art.path}: a {art.manifest.format!r} artifact has no ONNX networks")
-    files = {name: art.file(name) for name in art.manifest.files}
+    # openvino: NET.xml per network (its NET.bin is listed, and hashed, beside it)
+    nets = [n.name for n in art.manifest.spec.networks]
+    files = {name: art.file(name) for name in art.manifest.files if name in nets}
     digest = hashlib.sha256("".join(e["sha256"] for e in art.manifest.files.values()).encode())
     return OnnxSource(
         str(art.path),

@@ -201,14 +201,20 @@ def quantize(
             )
             if not result.passed:
                 raise Discard  # the artifact missed its gate: write nothing
+            ir = any(p.suffix == ".xml" for p in outcome.files.values())
+            files = {
+                n: {"file": p.name, "sha256": sha256_file(p)} for n, p in outcome.files.items()
+            }
+            for n, p in outcome.files.items():  # OpenVINO IR: the weights beside the graph
+                if p.suffix == ".xml":
+                    files[f"{n}.bin"] = {"file": p.with_suffix(".bin").name,
+                                         "sha256": sha256_file(p.with_suffix(".bin"))}  # fmt: skip
             manifest = Manifest(
                 stage="quantize",
-                format="onnx",
+                format="openvino" if ir else "onnx",
                 source=source_info(source),
                 spec=source.spec,
-                files={
-                    n: {"file": p.name, "sha256": sha256_file(p)} for n, p in outcome.files.items()
-                },
+                files=files,
                 checks={"quantize": result.report},
             )
             write_manifest(stage, manifest)
@@ -274,7 +280,7 @@ def _report(
         "target": target.name,
         "scheme": outcome.scheme,
         "scheme_detail": outcome.scheme_detail,
-        "method": getattr(config, "method", None),
+        "method": outcome.scheme_detail.get("method", getattr(config, "method", None)),
         "calibration": {
             **cset.to_dict_summary(),
             "calibration_samples": calib_set.n,

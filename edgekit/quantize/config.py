@@ -52,11 +52,14 @@ class Int8Config(_QuantizeBase):
     """Static post-training INT8 (weights and activations), in the target's scheme.
 
     ``method``: how activation ranges are calibrated: minmax, percentile or entropy.
-    ``keep_float``: networks kept whole in float (no Q/DQ in them), the others INT8."""
+    ``keep_float``: networks kept whole in float (no Q/DQ in them), the others INT8.
+    ``runtime``: ``ort`` (Q/DQ ONNX for onnxruntime, the default) or ``openvino`` (CPU targets:
+    NNCF on the OpenVINO model, OpenVINO IR; see :mod:`edgekit.quantize.openvino`)."""
 
     precision: Literal["int8"] = "int8"
     method: Method = "minmax"
     keep_float: list[str] = Field(default_factory=list, description=KEEP_FLOAT_DOC)
+    runtime: Literal["ort", "openvino"] = "ort"
 
 
 class Int4Config(_QuantizeBase):

@@ -91,10 +91,26 @@ def checked_on(scheme: Scheme) -> str:
 class Int8Handler(Handler):
     def check_target(self, config: QuantizeConfig, target: Target) -> None:
         check_keep_float_target(config, target)  # before the QNN check: a usage error
+        if getattr(config, "runtime", "ort") == "openvino":
+            if target.family != "cpu":
+                raise BadInputError(
+                    f"--runtime openvino with --target {target.name}: OpenVINO is for CPU "
+                    "targets (x86, ARM); that target runs its own runtime"
+                )
+            from edgekit.runtimes.base import require
+
+            require("openvino", "openvino")
+            require("nncf", "compress")
+            return
         check_htp(target)
 
     def run(self, ctx: Context, stage: Path) -> Outcome:
         from edgekit.quantize.choices import Measurer
+
+        if getattr(ctx.config, "runtime", "ort") == "openvino":
+            from edgekit.quantize.openvino import openvino_int8
+
+            return openvino_int8(ctx, stage)
 
         schemes = ctx.target.int8_schemes()
         if schemes[0].backend == "qnn":

@@ -37,6 +37,11 @@ class OrtRuntime:
         self.sessions: dict[str, Any] = {}
         self.outputs: dict[str, list[str]] = {}
         for net, path in files.items():
+            if Path(path).suffix == ".xml":
+                raise BadInputError(
+                    f"{path}: OpenVINO IR, not ONNX: run this artifact with --runtime openvino "
+                    "(edgekit.Policy.load(..., runtime='openvino'))"
+                )
             so = ort.SessionOptions()
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1

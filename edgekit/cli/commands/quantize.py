@@ -85,6 +85,15 @@ def quantize(
             show_default=False,
         ),
     ] = None,
+    runtime: Annotated[
+        str | None,
+        choice_option(
+            "--runtime",
+            ("ort", "openvino"),
+            "int8, CPU targets: what the artifact runs on: onnxruntime (Q/DQ ONNX, default) or "
+            "OpenVINO (NNCF, OpenVINO IR).",
+        ),
+    ] = None,
     latency_ticks: LatencyTicksOpt = 30,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of generated data and the tick's noise.")
@@ -119,6 +128,7 @@ def quantize(
         symmetric=False if asymmetric else None,
         max_error=options.budget(max_error),
         keep_float=keep_float or None,
+        runtime=runtime,
         latency_ticks=latency_ticks,
         seed=seed,
     )
