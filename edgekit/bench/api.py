@@ -277,7 +277,9 @@ def _torch_twin(source: OnnxSource) -> TorchSource:
     return twin
 
 
-def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport | EstimateReport:
+def bench(
+    model: str | Path | Source, config: BenchConfig | None = None
+) -> BenchReport | EstimateReport:
     """Measure the whole control tick of ``model`` on ``config.target``, or, for a target that
     is not this machine, estimate it (an :class:`EstimateReport`, labelled ``estimated``).
     Either report's ``passed`` / ``gates`` hold the tick to the budget (exit 1 in the CLI).
@@ -298,7 +300,7 @@ def bench(model: str | Source, config: BenchConfig | None = None) -> BenchReport
     _check_precision(tgt.measurable_here or on_device, runtime, precision)
     threads = cfg.threads or default_threads()
     spinning, program = cfg.spinning, cfg.program
-    source = load(model) if isinstance(model, str) else model
+    source = load(str(model)) if isinstance(model, str | Path) else model
     prog, program_hz = resolve_program(source, program, loop_params or {})
     rate = hz or program_hz
     budget = budget_ms or tgt.budget_ms(rate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from edgekit.errors import BadInputError
@@ -71,7 +72,7 @@ class EvalResult(Gated):
         return envelope("eval", self.report, self.gates)
 
 
-def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResult:
+def evaluate(model: str | Path | Source, config: EvalConfig | None = None) -> EvalResult:
     """Run ``model`` for ``config.episodes`` seeded episodes of ``config.env``, and its
     teacher too; ``result.passed`` tells whether it kept ``config.min_success_ratio`` of the
     teacher's success (exit 1 in the CLI when not).
@@ -87,7 +88,7 @@ def evaluate(model: str | Source, config: EvalConfig | None = None) -> EvalResul
     env, episodes, seed = config.env, config.episodes, config.seed
     min_success_ratio, program = config.min_success_ratio, config.program
     task = get_task(env)
-    source = load(model) if isinstance(model, str) else model
+    source = load(str(model)) if isinstance(model, str | Path) else model
     _check_kind(source, task)
     teacher_src, no_teacher = _teacher(source, config.teacher)
     if min_success_ratio is not None and teacher_src is None:

@@ -31,7 +31,7 @@ __all__ = [
 
 
 def export(
-    model: str | Source,
+    model: str | Path | Source,
     out: str | Path,
     config: ExportConfig | None = None,
     *,
@@ -42,7 +42,7 @@ def export(
     from edgekit.loader import load
 
     config = config or OnnxExport()
-    source = load(model) if isinstance(model, str) else model
+    source = load(str(model)) if isinstance(model, str | Path) else model
     parity = config.parity
     if isinstance(config, QnnExport):
         return export_qnn(

@@ -102,7 +102,7 @@ class QuantizeResult(Gated):
 
 
 def quantize(
-    model: str | Source,
+    model: str | Path | Source,
     out: str | Path,
     config: QuantizeConfig | None = None,
     calib: str | Path | None = None,
@@ -135,7 +135,7 @@ def quantize(
             "--calib is required: a calibration .npz (see calib_data/README.md), or "
             "`--calib synthetic` to calibrate on generated observations explicitly"
         )
-    source = load(model) if isinstance(model, str) else model
+    source = load(str(model)) if isinstance(model, str | Path) else model
     check_keep_float(config, [n.name for n in source.spec.networks])
     programs = _programs(source)
     default = next(iter(programs.values()))
