@@ -184,3 +184,40 @@ def test_call_counts_of_a_chunked_tick_are_per_planning_tick(bench_json):
         counts.append({s["name"]: s["calls"] for s in rep["stages"]})
     assert counts[0] == counts[1]
     assert counts[1]["denoiser"] == 4 and counts[1]["scheduler"] >= 4  # one step per call
+
+
+def test_bench_table_and_verdict_fit_80_columns(cli, humanoid_artifact, monkeypatch, tmp_path):
+    """A terminal 80 columns wide: every whole-tick column the wide layout has, p50 included,
+    with its figures whole (never cut to '41.1…'), and the verdict wrapped between clauses,
+    never inside a word ('head' / 'room'). Ticks of ~41 ms: the size that was cut."""
+    import re
+
+    real = LatencyStats.from_ns
+
+    def slower(samples_ns, deadline_ms):
+        return real(np.asarray(samples_ns) + 41_000_000, deadline_ms=deadline_ms)
+
+    monkeypatch.setattr(LatencyStats, "from_ns", staticmethod(slower))
+    monkeypatch.setenv("FORCE_COLOR", "1")  # captured stdout is no terminal: force rich
+    monkeypatch.setenv("CI", "false")
+    monkeypatch.setenv("COLUMNS", "80")
+    path = tmp_path / "r.json"
+    r = cli("bench", humanoid_artifact, "--ticks", "20", "--warmup", "2", "--json", path)
+    assert r.code == 1, r.err  # 41 ms ticks miss the default 16 ms budget
+    out = re.sub(r"\x1b\[[0-9;]*m", "", r.out)
+    lines = out.splitlines()
+    assert "…" not in out, out
+    assert max(map(len, lines)) <= 80, out
+    stats = json.loads(path.read_text())["stats_ms"]
+    header = next(x for x in lines if re.search(r"\bp50\b.*\bp90\b.*\bp99\b", x))
+    for name in ("p50", "p90", "p99", "max", "mean", "std", "jitter"):
+        assert re.search(rf"\b{name}\b", header), header
+        assert re.search(rf"(?<![\d.]){stats[name]:.3f}(?![\d.])", out), (name, out)
+    assert f"{stats['deadline_misses']}/20 > 16.00 ms" in out, out  # ticks over budget
+    at = next(i for i, x in enumerate(lines) if x.startswith("verdict: "))
+    said = " ".join(" ".join(lines[at:]).split())  # the verdict's lines, wrapping undone
+    assert said == (
+        f"verdict: FAIL p99 {stats['p99']:.3f} ms vs budget 16.00 ms (default: loop period "
+        "x 0.8 headroom; loop period 20.00 ms at 50 Hz)"
+    ), out
+    assert any(x.strip().endswith("loop period 20.00 ms at 50 Hz)") for x in lines[at:]), out

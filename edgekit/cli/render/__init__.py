@@ -7,6 +7,7 @@ command renders its result with them (``render.bench``, ``render.quantize``...),
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from edgekit.cli.env import force_color, in_ci, no_color
 from edgekit.cli.guard import verdict_stdout
@@ -35,10 +37,17 @@ def console() -> Console:
     return Console(force_terminal=True if force_color() else None)
 
 
+def narrow() -> bool:
+    """A terminal under 100 columns (80, say): tables drop their side borders and padding, and
+    a report may stack a column under its table (plain text is never narrow)."""
+    return not plain() and console().width < 100
+
+
 # columns of words: left-aligned; the first and the prose ones wrap when narrow, figures never
 TEXT_COLUMNS = {"evidence", "verdict", "status", "stage", "gate", "output", "program", "network",
                 "artifact", "method"}  # fmt: skip
 PROSE_COLUMNS = {"note", "notes", "reason", "summary", "why"}
+_FIGURE = re.compile(r"[-+]?\d[\d.,]*\s*%?")  # 0.117, 41.106, 73.8%: never wraps, never cut
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -52,21 +61,29 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> 
         for r in rows:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
         return
-    narrow = console().width < 100  # 80 columns: no side borders, text columns share the room
+    tight = narrow()  # 80 columns: no side borders or edge padding, text columns share the room
+    prose = [
+        c in PROSE_COLUMNS or (i == 0 and not _figures(rows, i)) for i, c in enumerate(columns)
+    ]  # a first column of figures (bench's p50) is figures: never squeezed out, never cut
     t = Table(
         title=title,
         title_justify="left",
-        expand=narrow,
-        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        expand=tight and any(prose),  # the prose takes what the figures leave
+        box=box.SIMPLE_HEAD if tight else box.HEAVY_HEAD,
+        show_edge=not tight,
+        pad_edge=not tight,
     )
-    for c in columns:
-        prose = c == columns[0] or c in PROSE_COLUMNS
-        text = prose or c in TEXT_COLUMNS
-        t.add_column(c, justify="left" if text else "right", no_wrap=not prose,
-                     ratio=1 if prose else None)  # fmt: skip
+    for i, (c, wraps) in enumerate(zip(columns, prose, strict=True)):
+        text = wraps or c in TEXT_COLUMNS or (i == 0 and not tight)  # wide: first goes left
+        t.add_column(c, justify="left" if text else "right", no_wrap=not wraps,
+                     ratio=1 if wraps else None)  # fmt: skip
     for r in rows:
         t.add_row(*r)
     console().print(t)
+
+
+def _figures(rows: Sequence[Sequence[str]], i: int) -> bool:
+    return bool(rows) and all(_FIGURE.fullmatch(r[i]) for r in rows)
 
 
 def line(text: str) -> None:
@@ -85,8 +102,43 @@ def verdict(passed: bool, text: str, *, gated: bool = True) -> None:
         if plain():
             print(f"verdict: {word}  {text}")
         else:
-            console().print(f"verdict: [{style}]{word}[/{style}]  ", end="")
-            console().print(text, markup=False, highlight=False)
+            out = console()
+            head = f"verdict: {word}  "
+            rows = clause_lines(text, out.width - len(head), out.width - len(VERDICT_INDENT))
+            shown = Text.assemble("verdict: ", (word, style), "  ", rows[0])
+            for row in rows[1:]:
+                shown.append("\n" + VERDICT_INDENT + row)
+            out.print(shown, highlight=False, soft_wrap=True)  # wrapped here, not by rich
+
+
+VERDICT_INDENT = " " * len("verdict: ")  # a verdict's further lines start under PASS / FAIL
+# where a line of prose breaks, best first: before ' (', after '; ' or ', ', between words
+_BREAKS = (re.compile(r" (?=\()"), re.compile(r"(?<=[;,]) (?=\S)"), re.compile(" "))
+
+
+def clause_lines(text: str, first: int, rest: int) -> list[str]:
+    """``text`` in lines of at most ``first`` then ``rest`` characters: a parenthesis, then a
+    clause, then a word stays whole on a line where it fits; never broken inside a word (one
+    longer than a line stands alone). Text that fits ``first`` is one line, as it was."""
+    lines = [""]
+
+    def put(piece: str, level: int) -> None:
+        now = lines[-1]
+        joined = f"{now} {piece}" if now else piece
+        if len(joined) <= max(first if len(lines) == 1 else rest, 1):
+            lines[-1] = joined
+        elif now and len(piece) <= rest:  # whole on a line of its own
+            lines.append(piece)
+        elif level < len(_BREAKS):  # too long for any line: break it finer
+            for part in _BREAKS[level].split(piece):
+                put(part, level + 1)
+        elif now:
+            lines.append(piece)
+        else:
+            lines[-1] = piece
+
+    put(text, 0)
+    return lines
 
 
 def warning_lines(items: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgekit.cli.render import line, table, verdict, warning_lines
+from edgekit.cli.render import line, narrow, table, verdict, warning_lines
 
 if TYPE_CHECKING:
     from edgekit.bench.api import BenchReport
@@ -35,22 +35,14 @@ def print_bench(r: BenchReport) -> None:
         )
         + f", {r.ticks} ticks after {r.warmup} warm-up"
     )
-    table(
-        "whole-tick latency (ms)",
-        ["p50", "p90", "p99", "max", "mean", "std", "jitter p99-p50", "ticks over budget"],
-        [
-            [
-                f"{s.p50:.3f}",
-                f"{s.p90:.3f}",
-                f"{s.p99:.3f}",
-                f"{s.max:.3f}",
-                f"{s.mean:.3f}",
-                f"{s.std:.3f}",
-                f"{s.jitter:.3f}",
-                f"{s.deadline_misses}/{s.n} > {s.deadline_ms:.2f} ms",
-            ]
-        ],
-    )
+    figures = ["p50", "p90", "p99", "max", "mean", "std", "jitter p99-p50"]
+    cells = [f"{s.stat(k.split()[0]):.3f}" for k in figures]
+    over = f"{s.deadline_misses}/{s.n} > {s.deadline_ms:.2f} ms"
+    if narrow():  # 80 columns: the figures keep the table to themselves, whole
+        table("whole-tick latency (ms)", figures, [cells])
+        line(f"ticks over budget: {over}")
+    else:
+        table("whole-tick latency (ms)", [*figures, "ticks over budget"], [[*cells, over]])
     if s.ci95:
         line(s.ci_text())
     table(
