@@ -195,3 +195,19 @@ def test_openvino_int8_is_for_cpu_targets(cli, artifacts, tmp_path):
             "jetson-orin-nx", "--calib", "synthetic", "--out", tmp_path / "q")  # fmt: skip
     assert r.code == 2 and "OpenVINO is for CPU targets" in r.err, r.err
     assert not (tmp_path / "q").exists()
+
+
+def test_the_nncf_search_tries_every_plan_to_the_budget_and_reports_each(artifacts, tmp_path):
+    """A budget no INT8 meets: every NNCF setting is tried (one network: none kept in float),
+    each measured on the whole tick and reported, and nothing is written."""
+    pytest.importorskip("nncf")
+    from edgekit.quantize import Int8Config, quantize
+    from edgekit.quantize.openvino import PLANS
+
+    config = Int8Config(runtime="openvino", latency_ticks=0, max_error=1e-6)
+    res = quantize(load(str(artifacts["humanoid"])), tmp_path / "q", config, "synthetic")
+    assert not res.written and not (tmp_path / "q").exists()
+    choices = res.report["extra"]["choices"]
+    assert [c["choice"] for c in choices] == list(PLANS)
+    assert all(c["met"] is False and c["value"] > 1e-6 for c in choices)
+    assert res.report["extra"]["chosen"]["why"] == "closest to the budget"

@@ -9,7 +9,9 @@ ticks and reporting every one:
 1. NNCF's defaults (mixed preset; the fastest);
 2. ``model_type=TRANSFORMER`` (keeps the error-prone attention and normalisation parts in
    float: slower, more faithful on transformers);
-3. one whole network kept in float (the most sensitive first), then two..., as ``--keep-float``
+3. TRANSFORMER with SmoothQuant (alpha 0.5 on MatMuls: activation outliers moved into the
+   weights), then with full bias correction instead of the fast one;
+4. the best of these with the heaviest network kept in float, then two..., as ``--keep-float``
    does on the onnxruntime path.
 
 The first choice within ``--max-error`` is kept (without a budget: the first). CPUs whose INT8
@@ -45,25 +47,40 @@ def _weights(path: Path) -> int:
     return total
 
 
-def _quantize_one(path: Path, feeds: list[dict[str, Any]], transformer: bool, overflow: bool,
+# The NNCF settings each step of the search tries (name -> settings), in order.
+PLANS: dict[str, dict[str, Any]] = {
+    "NNCF defaults": {},
+    "NNCF model_type=TRANSFORMER": {"transformer": True},
+    "NNCF TRANSFORMER + SmoothQuant 0.5": {"transformer": True, "smooth_quant": 0.5},
+    "NNCF TRANSFORMER + full bias correction": {"transformer": True, "fast_bias": False},
+}
+
+
+def _quantize_one(path: Path, feeds: list[dict[str, Any]], plan: dict[str, Any], overflow: bool,
                   out: Path) -> None:  # fmt: skip
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import (
         AdvancedQuantizationParameters,
+        AdvancedSmoothQuantParameters,
         OverflowFix,
     )
 
     nncf.set_log_level(logging.ERROR)
     model = ov.Core().read_model(str(path))
-    fix = OverflowFix.ENABLE if overflow else OverflowFix.DISABLE
+    advanced = AdvancedQuantizationParameters(
+        overflow_fix=OverflowFix.ENABLE if overflow else OverflowFix.DISABLE
+    )
+    if "smooth_quant" in plan:
+        advanced.smooth_quant_alphas = AdvancedSmoothQuantParameters(matmul=plan["smooth_quant"])
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         q = nncf.quantize(
             model,
             nncf.Dataset(feeds),
             subset_size=len(feeds),
-            model_type=nncf.ModelType.TRANSFORMER if transformer else None,
-            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=fix),
+            model_type=nncf.ModelType.TRANSFORMER if plan.get("transformer") else None,
+            fast_bias_correction=plan.get("fast_bias", True),
+            advanced_parameters=advanced,
         )
     from openvino._offline_transformations import compress_quantize_weights_transformation
 
@@ -95,7 +112,7 @@ def openvino_int8(ctx: Context, stage: Path) -> Outcome:
     tried: list[Choice] = []
     built: list[dict[str, Path]] = []  # each choice's files, in the order tried
 
-    def build(name: str, transformer: bool, floats: list[str]) -> Choice:
+    def build(name: str, floats: list[str]) -> Choice:
         folder = ctx.work / f"ov-{len(built)}"
         folder.mkdir()
         out = {}
@@ -105,7 +122,7 @@ def openvino_int8(ctx: Context, stage: Path) -> Outcome:
                 if n in floats:
                     _float_one(ctx.fp32_files[n], out[n])
                 else:
-                    _quantize_one(ctx.fp32_files[n], ctx.feeds[n], transformer, overflow, out[n])
+                    _quantize_one(ctx.fp32_files[n], ctx.feeds[n], PLANS[name], overflow, out[n])
                 task.advance()
         rows = ctx.fidelity(OpenVinoRuntime(out, ctx.threads))
         value = metric_value(rows, metric)
@@ -116,24 +133,20 @@ def openvino_int8(ctx: Context, stage: Path) -> Outcome:
         built.append(out)
         return choice
 
-    plans: list[tuple[str, bool, list[str]]] = [
-        ("NNCF defaults", False, keep),
-        ("NNCF model_type=TRANSFORMER", True, keep),
-    ]
     chosen = None
-    for name, transformer, floats in plans:
-        c = build(name, transformer, floats)
+    for name in PLANS:
+        c = build(name, keep)
         if budget is None or c.met:
             chosen = c
             break
-    if chosen is None:  # keep the most sensitive networks in float, one more at a time
+    if chosen is None:  # keep the heaviest networks in float, one more at a time
         best = min(tried, key=lambda c: c.value if c.value is not None else float("inf"))
-        transformer = best.label.startswith("NNCF model_type")
+        plan = best.label.split(",")[0]
         order = sorted((n for n in nets if n not in keep), key=lambda n: -weights[n])
         floats = list(keep)
         for n in order[:-1]:  # at least one network stays INT8
             floats.append(n)
-            c = build(best.label.split(",")[0], transformer, list(floats))
+            c = build(plan, list(floats))
             if c.met:
                 chosen = c
                 break
