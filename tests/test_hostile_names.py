@@ -47,6 +47,11 @@ def _card(name: str) -> Callable[[Workspace], None]:
     return setup
 
 
+def _quantize(w: Workspace) -> list[object]:
+    return ["quantize", w.dir / "art", "--calib", "synthetic", "--out", w.dir / "q",
+            "--latency-ticks", "0"]  # fmt: skip
+
+
 CASES = [
     Hostile(
         "export-factory-network-name-is-a-path",
@@ -62,26 +67,8 @@ CASES = [
     ),
     Hostile(
         "quantize-manifest-network-name-is-a-path",
-        bad=lambda w: [
-            "quantize",
-            w.dir / "art",
-            "--calib",
-            "synthetic",
-            "--out",
-            w.dir / "q",
-            "--latency-ticks",
-            "0",
-        ],
-        fixed=lambda w: [
-            "quantize",
-            w.dir / "art",
-            "--calib",
-            "synthetic",
-            "--out",
-            w.dir / "q",
-            "--latency-ticks",
-            "0",
-        ],
+        bad=lambda w: _quantize(w),
+        fixed=lambda w: _quantize(w),
         needles=("edgekit.json", "'../ESCAPED'", "network name"),
         setup=_manifest_network("../ESCAPED"),
         fix=_manifest_network("policy"),
